@@ -1,0 +1,457 @@
+"""Config flow: pick the port, find the meter, confirm; reconfigure, reauth, options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import re
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+import serialx
+
+try:
+    import probatio as vol
+except ImportError:  # Home Assistant before 2026.10 validates with voluptuous
+    import voluptuous as vol  # type: ignore[no-redef]
+
+from .const import (
+    CONF_AUTHENTICATION_KEY,
+    CONF_CONNECTION,
+    CONF_COUNTER_INTERVAL,
+    CONF_ENCRYPTION_KEY,
+    CONF_EQUIPMENT_ID,
+    CONF_HOST,
+    CONF_LIVE_INTERVAL,
+    CONF_PORT,
+    CONF_SERIAL_PORT,
+    CONF_SPEC,
+    CONNECTION_NETWORK,
+    CONNECTION_SERIAL,
+    DOMAIN,
+    LOGGER,
+    MAX_UPDATE_INTERVAL,
+    SPEC_AUTO,
+    VALIDATION_TIMEOUT,
+)
+from .p1.connection import Endpoint, parse_network_address
+from .p1.detect import Detected, DetectError, detect
+from .p1.specs import SPECS
+
+KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
+DEFAULT_NETWORK_PORT = 8088
+
+
+def _spec_selector() -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[SPEC_AUTO, *SPECS],
+            translation_key="specification",
+            mode=SelectSelectorMode.DROPDOWN,
+        )
+    )
+
+
+def _list_ports() -> list[SelectOptionDict]:
+    """List serial ports, by-id paths first (they survive re-plugging)."""
+    options = []
+    for port in serialx.list_serial_ports():
+        path = port.device
+        label = f"{path} - {port.description}" if port.description else path
+        options.append(SelectOptionDict(value=path, label=label))
+    return sorted(options, key=lambda option: "/by-id/" not in option["value"])
+
+
+class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up a smart meter."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing chosen."""
+        self._data: dict[str, Any] = {}
+        self._detected: Detected | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> SlimmeMeterOptionsFlow:
+        """Return the options flow."""
+        return SlimmeMeterOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose how the meter is connected."""
+        return self.async_show_menu(
+            step_id="user", menu_options=[CONNECTION_SERIAL, CONNECTION_NETWORK]
+        )
+
+    async def async_step_serial(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick a serial port and the specification."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self._data = {
+                CONF_CONNECTION: CONNECTION_SERIAL,
+                CONF_SERIAL_PORT: user_input[CONF_SERIAL_PORT],
+                CONF_SPEC: user_input[CONF_SPEC],
+            }
+            if (result := await self._async_find_meter(errors)) is not None:
+                return result
+        ports = await self.hass.async_add_executor_job(_list_ports)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SERIAL_PORT): SelectSelector(
+                    SelectSelectorConfig(
+                        options=ports,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                vol.Required(CONF_SPEC, default=SPEC_AUTO): _spec_selector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="serial",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def async_step_network(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Enter a network bridge's address and the specification."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                endpoint = parse_network_address(
+                    user_input[CONF_HOST], int(user_input[CONF_PORT])
+                )
+            except ValueError:
+                errors[CONF_HOST] = "invalid_host"
+            else:
+                self._data = {
+                    CONF_CONNECTION: CONNECTION_NETWORK,
+                    CONF_HOST: endpoint.host,
+                    CONF_PORT: endpoint.port,
+                    CONF_SPEC: user_input[CONF_SPEC],
+                }
+                if (result := await self._async_find_meter(errors)) is not None:
+                    return result
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_HOST): TextSelector(),
+                vol.Required(CONF_PORT, default=DEFAULT_NETWORK_PORT): NumberSelector(
+                    NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Required(CONF_SPEC, default=SPEC_AUTO): _spec_selector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="network",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
+        """Offer a P1 cable that was plugged in."""
+        path = discovery_info.device
+        await self.async_set_unique_id(f"usb:{discovery_info.serial_number or path}")
+        self._abort_if_unique_id_configured()
+        for entry in self._async_current_entries():
+            if entry.data.get(CONF_SERIAL_PORT) == path:
+                return self.async_abort(reason="already_configured")
+        self._data = {
+            CONF_CONNECTION: CONNECTION_SERIAL,
+            CONF_SERIAL_PORT: path,
+            CONF_SPEC: SPEC_AUTO,
+        }
+        self.context["title_placeholders"] = {"port": path}
+        return await self.async_step_usb_confirm()
+
+    async def async_step_usb_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Listen on the discovered cable once the user agrees."""
+        errors: dict[str, str] = {}
+        if user_input is not None and (result := await self._async_find_meter(errors)):
+            return result
+        return self.async_show_form(
+            step_id="usb_confirm",
+            description_placeholders={"port": self._data[CONF_SERIAL_PORT]},
+            errors=errors,
+        )
+
+    async def async_step_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Enter the keys of an encrypted meter."""
+        errors: dict[str, str] = {}
+        if user_input is not None and self._valid_keys(user_input, errors):
+            self._data.update(_keys(user_input))
+            if (result := await self._async_find_meter(errors)) is not None:
+                return result
+        return self.async_show_form(
+            step_id="key",
+            data_schema=self.add_suggested_values_to_schema(_key_schema(), user_input),
+            errors=errors,
+        )
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show what was found; create the entry."""
+        detected = self._detected
+        assert detected is not None
+        if user_input is not None:
+            return self.async_create_entry(title=_title(detected), data=self._data)
+        return self.async_show_form(
+            step_id="confirm",
+            description_placeholders=_found(detected, self._data),
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change port, address, specification or key of an existing meter."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        serial = entry.data.get(CONF_CONNECTION) == CONNECTION_SERIAL
+        if user_input is not None:
+            data = {**entry.data, CONF_SPEC: user_input[CONF_SPEC]}
+            if serial:
+                data[CONF_SERIAL_PORT] = user_input[CONF_SERIAL_PORT]
+            else:
+                try:
+                    endpoint = parse_network_address(
+                        user_input[CONF_HOST], int(user_input[CONF_PORT])
+                    )
+                except ValueError:
+                    errors[CONF_HOST] = "invalid_host"
+                else:
+                    data[CONF_HOST], data[CONF_PORT] = endpoint.host, endpoint.port
+            if self._valid_keys(user_input, errors) and not errors:
+                data.pop(CONF_ENCRYPTION_KEY, None)
+                data.pop(CONF_AUTHENTICATION_KEY, None)
+                data.update(_keys(user_input))
+                self._data = data
+                detected = await self._async_detect(errors)
+                if detected is not None:
+                    ident = _unique_id(detected, data)
+                    other = self.hass.config_entries.async_entry_for_domain_unique_id(
+                        DOMAIN, ident
+                    )
+                    if other is not None and other.entry_id != entry.entry_id:
+                        return self.async_abort(reason="already_configured")
+                    if ident != entry.unique_id:
+                        LOGGER.info(
+                            "Meter replaced behind %s", Endpoint.from_data(data)
+                        )
+                    return self.async_update_reload_and_abort(
+                        entry, unique_id=ident, data=self._data
+                    )
+        fields: dict[Any, Any] = {}
+        if serial:
+            ports = await self.hass.async_add_executor_job(_list_ports)
+            fields[vol.Required(CONF_SERIAL_PORT)] = SelectSelector(
+                SelectSelectorConfig(
+                    options=ports, custom_value=True, mode=SelectSelectorMode.DROPDOWN
+                )
+            )
+        else:
+            fields[vol.Required(CONF_HOST)] = TextSelector()
+            fields[vol.Required(CONF_PORT)] = NumberSelector(
+                NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
+            )
+        fields[vol.Required(CONF_SPEC)] = _spec_selector()
+        schema = vol.Schema(fields).extend(_key_schema().schema)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input or dict(entry.data)
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Ask for a new key: telegrams no longer decrypt with the stored one."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Enter the meter's current key."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None and self._valid_keys(user_input, errors):
+            self._data = {
+                key: value
+                for key, value in entry.data.items()
+                if key not in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY)
+            } | _keys(user_input)
+            detected = await self._async_detect(errors)
+            if detected is not None:
+                if _unique_id(detected, self._data) != entry.unique_id:
+                    return self.async_abort(reason="wrong_meter")
+                return self.async_update_reload_and_abort(entry, data=self._data)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(_key_schema(), user_input),
+            description_placeholders={"endpoint": str(Endpoint.from_data(entry.data))},
+            errors=errors,
+        )
+
+    def _valid_keys(
+        self, user_input: Mapping[str, Any], errors: dict[str, str]
+    ) -> bool:
+        for field in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY):
+            value = (user_input.get(field) or "").strip()
+            if value and not KEY_PATTERN.match(value):
+                errors[field] = "invalid_key"
+        return not errors
+
+    async def _async_detect(self, errors: dict[str, str]) -> Detected | None:
+        """Listen for a valid telegram with the collected settings."""
+        data = self._data
+        spec = data[CONF_SPEC]
+        try:
+            detected = await detect(
+                Endpoint.from_data(data),
+                VALIDATION_TIMEOUT,
+                spec_id=None if spec == SPEC_AUTO else spec,
+                key=data.get(CONF_ENCRYPTION_KEY),
+                auth_key=data.get(CONF_AUTHENTICATION_KEY),
+            )
+        except DetectError as err:
+            if err.reason == "needs_key" and not data.get(CONF_ENCRYPTION_KEY):
+                errors["base"] = "needs_key"
+            else:
+                errors["base"] = err.reason
+            return None
+        except Exception:
+            LOGGER.exception("Unexpected error while looking for the meter")
+            errors["base"] = "unknown"
+            return None
+        data[CONF_SPEC] = detected.spec.id
+        data[CONF_EQUIPMENT_ID] = detected.snapshot.equipment_id
+        self._detected = detected
+        return detected
+
+    async def _async_find_meter(
+        self, errors: dict[str, str]
+    ) -> ConfigFlowResult | None:
+        """Detect the meter; continue to the key step or the confirmation."""
+        detected = await self._async_detect(errors)
+        if errors.get("base") == "needs_key" or (
+            detected is None
+            and self._data[CONF_SPEC] in SPECS
+            and SPECS[self._data[CONF_SPEC]].encrypted
+            and not self._data.get(CONF_ENCRYPTION_KEY)
+        ):
+            errors.clear()
+            return await self.async_step_key()
+        if detected is None:
+            return None
+        await self.async_set_unique_id(
+            _unique_id(detected, self._data), raise_on_progress=False
+        )
+        self._abort_if_unique_id_configured()
+        return await self.async_step_confirm()
+
+
+class SlimmeMeterOptionsFlow(OptionsFlow):
+    """How often states may be written."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Set the minimum interval per group (0 = write every change)."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={key: int(value) for key, value in user_input.items()}
+            )
+        selector = NumberSelector(
+            NumberSelectorConfig(
+                min=0,
+                max=MAX_UPDATE_INTERVAL,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_LIVE_INTERVAL, default=0): selector,
+                vol.Required(CONF_COUNTER_INTERVAL, default=0): selector,
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, dict(self.config_entry.options)
+            ),
+        )
+
+
+def _key_schema() -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Optional(CONF_ENCRYPTION_KEY): TextSelector(),
+            vol.Optional(CONF_AUTHENTICATION_KEY): TextSelector(),
+        }
+    )
+
+
+def _keys(user_input: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        field: value.strip().upper()
+        for field in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY)
+        if (value := user_input.get(field) or "").strip()
+    }
+
+
+def _unique_id(detected: Detected, data: Mapping[str, Any]) -> str:
+    """Return the meter's equipment id, or its header and port without one."""
+    return (
+        detected.snapshot.equipment_id
+        or f"{detected.snapshot.header}@{Endpoint.from_data(data)}"
+    )
+
+
+def _title(detected: Detected) -> str:
+    header = detected.snapshot.header
+    return f"Smart meter {header}" if header else "Smart meter"
+
+
+def _found(detected: Detected, data: Mapping[str, Any]) -> dict[str, str]:
+    snapshot = detected.snapshot
+    return {
+        "specification": detected.spec.name,
+        "settings": str(detected.serial) if data.get(CONF_SERIAL_PORT) else "TCP",
+        "meter": snapshot.header or "-",
+        "equipment_id": snapshot.equipment_id or "-",
+        "mbus": ", ".join(
+            f"{device.channel}: {device.equipment_id or '-'}"
+            for device in snapshot.mbus
+        )
+        or "-",
+    }

@@ -1,0 +1,36 @@
+"""Constants of the Slimme Meter integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "slimme_meter"
+LOGGER: Final = logging.getLogger(__package__)
+
+# Config entry data
+CONF_CONNECTION: Final = "connection"
+CONNECTION_SERIAL: Final = "serial"
+CONNECTION_NETWORK: Final = "network"
+CONF_SERIAL_PORT: Final = "serial_port"
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_SPEC: Final = "specification"
+CONF_ENCRYPTION_KEY: Final = "encryption_key"
+CONF_AUTHENTICATION_KEY: Final = "authentication_key"
+CONF_EQUIPMENT_ID: Final = "equipment_id"
+
+SPEC_AUTO: Final = "auto"
+
+# Options: minimum seconds between two state writes per group (0 = every change)
+CONF_LIVE_INTERVAL: Final = "live_interval"
+CONF_COUNTER_INTERVAL: Final = "counter_interval"
+DEFAULT_LIVE_INTERVAL: Final = 0
+DEFAULT_COUNTER_INTERVAL: Final = 0
+MAX_UPDATE_INTERVAL: Final = 3600
+
+# Reader behaviour
+BACKOFF_INITIAL: Final = 1.0
+BACKOFF_MAX: Final = 60.0
+STALL_FACTOR: Final = 3.0
+VALIDATION_TIMEOUT: Final = 30.0

@@ -1,0 +1,60 @@
+"""Diagnostics download: configuration, last telegram, counters, history."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_EQUIPMENT_ID
+from .runtime import SlimmeMeterConfigEntry
+
+TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, CONF_EQUIPMENT_ID}
+# Lines that identify the household's meters: equipment ids and logical names.
+_ID_LINE = re.compile(
+    r"^(\d+-\d+:(?:96\.1\.[01]|96\.1\.255|42\.0\.0|0\.0\.0)(?:\*\d+)?)\(.*\)$", re.M
+)
+
+
+def redact_telegram(raw: str) -> str:
+    """Return a telegram with the lines carrying equipment ids redacted."""
+    return _ID_LINE.sub(r"\1(**REDACTED**)", raw)
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: SlimmeMeterConfigEntry
+) -> dict[str, Any]:
+    """Return what support needs, without keys or meter ids."""
+    runtime = entry.runtime_data
+    counters = runtime.counters
+    snapshot = runtime.snapshot
+    return {
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+            "unique_id": "**REDACTED**" if entry.unique_id else None,
+        },
+        "specification": runtime.spec.id,
+        "state": runtime.state.value,
+        "interval": round(runtime.reader.interval, 3),
+        "last_telegram": runtime.last_telegram.isoformat()
+        if runtime.last_telegram
+        else None,
+        "counters": {
+            "received": counters.received,
+            "rejected": counters.rejected,
+            "rejected_by_reason": dict(counters.rejected_by_reason),
+            "reconnects": counters.reconnects,
+        },
+        "history": [
+            {"time": time.isoformat(), "state": state, "reason": reason}
+            for time, state, reason in counters.history
+        ],
+        "telegram": redact_telegram(snapshot.raw) if snapshot else None,
+        "mbus": [
+            {"channel": device.channel, "type": device.device_type, "unit": device.unit}
+            for device in (snapshot.mbus if snapshot else ())
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Local path: read, frame and decode P1 telegrams. Knows nothing of entities."""

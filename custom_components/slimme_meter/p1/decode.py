@@ -1,0 +1,317 @@
+"""Turn one framed telegram into an immutable Snapshot of its values.
+
+Lines are parsed by dsmr_parser's value parsers for the chosen specification,
+but each distinct line is parsed only once: most lines of a telegram (ids,
+counters, the failure log) repeat from one telegram to the next, so the
+previous telegram's parsed lines are reused. Values are keyed by their OBIS
+code ("1.8.1"), so every line a specification carries reaches the snapshot
+whatever name dsmr_parser gives it.
+"""
+
+from __future__ import annotations
+
+from binascii import unhexlify
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+import re
+from typing import Any
+
+from dlms_cosem.connection import XDlmsApduFactory
+from dlms_cosem.exceptions import DecryptionError as DlmsDecryptionError
+from dsmr_parser.exceptions import ParseError
+from dsmr_parser.parsers import ProfileGenericParser, _decrypt_without_verification
+from dsmr_parser.profile_generic_specifications import PG_HEAD_PARSERS
+
+from .specs import Spec
+
+
+class TelegramError(Exception):
+    """A frame that is not a usable telegram."""
+
+    reason = "malformed"
+
+
+class ChecksumError(TelegramError):
+    """The CRC does not match the telegram's contents."""
+
+    reason = "checksum"
+
+
+class NonAsciiError(TelegramError):
+    """The telegram holds bytes outside 7-bit ASCII."""
+
+    reason = "non_ascii"
+
+
+class DecryptionError(TelegramError):
+    """An encrypted frame could not be decrypted with the configured keys."""
+
+    reason = "decryption"
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data: bytes) -> int:
+    """Return the CRC16/ARC of data, as the P1 telegram checksum uses it."""
+    crc = 0
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def decode_text(value: str | None) -> str | None:
+    """Return hex-encoded printable text decoded (ids, messages), else as is."""
+    if not value:
+        return value or None
+    if len(value) % 2 == 0:
+        try:
+            text = unhexlify(value).decode("ascii")
+        except ValueError:
+            return value
+        if text.isprintable():
+            return text
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class MBusDevice:
+    """One device on an M-Bus channel: gas, water, heat or cold meter."""
+
+    channel: int
+    device_type: int | None
+    equipment_id: str | None
+    reading: Decimal | None
+    unit: str | None
+    measured_at: datetime | None
+    valve: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """All values of one valid telegram."""
+
+    spec: str
+    header: str
+    objects: Mapping[str, Any]
+    mbus: tuple[MBusDevice, ...] = ()
+    raw: str = field(default="", repr=False)
+
+    def value(self, code: str) -> Any:
+        """Return the value of the line with this OBIS code, if present."""
+        obj = self.objects.get(code)
+        return None if obj is None else obj.value
+
+    def unit(self, code: str) -> str | None:
+        """Return the unit the meter gave for this OBIS code, if any."""
+        obj = self.objects.get(code)
+        unit: str | None = None if obj is None else obj.unit
+        return unit
+
+    def text(self, code: str) -> str | None:
+        """Return a text value, decoded when the meter sends it hex-encoded."""
+        value = self.value(code)
+        return decode_text(value) if isinstance(value, str) else None
+
+    @property
+    def equipment_id(self) -> str | None:
+        """Return the electricity meter's equipment identifier."""
+        for code in ("96.1.1", "42.0.0", "96.1.255", "0.0.0"):
+            if ident := self.text(code):
+                return ident
+        return None
+
+    @property
+    def version(self) -> str | None:
+        """Return the P1 version the meter reports (0.2.8 or 96.1.4)."""
+        version: str | None = self.value("0.2.8") or self.value("96.1.4")
+        return version
+
+    def mbus_device(self, channel: int) -> MBusDevice | None:
+        """Return the device on an M-Bus channel."""
+        for device in self.mbus:
+            if device.channel == channel:
+                return device
+        return None
+
+
+_ID_RE = re.compile(r"^(\d+)-(\d+):([0-9.]+)")
+
+
+class Decoder:
+    """Decode frames of one specification; remembers the previous telegram."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        encryption_key: str | None = None,
+        authentication_key: str | None = None,
+    ) -> None:
+        """Prepare the parsers of a specification."""
+        self.spec = spec
+        self._patterns = [
+            (re.compile(obj["obis_reference"], re.DOTALL), obj["value_parser"])
+            for obj in spec.definition["objects"]
+        ]
+        self._enc_key = unhexlify(encryption_key) if encryption_key else b""
+        auth = authentication_key or spec.definition.get("authentication_key")
+        self._auth_key = unhexlify(auth) if auth and authentication_key else None
+        self._parsers: dict[str, Any] = {}
+        self._lines: dict[str, tuple[str, int, str, Any] | None] = {}
+
+    def decode(self, frame: bytes) -> Snapshot:
+        """Decode one frame (a plain telegram or an encrypted frame)."""
+        if self.spec.encrypted:
+            frame = self._decrypt(frame)
+        if not frame.isascii():
+            raise NonAsciiError("telegram holds non-ASCII bytes")
+        end = frame.rfind(b"!")
+        if end < 0 or frame[:1] != b"/":
+            raise TelegramError("telegram has no start or end")
+        given = frame[end + 1 : end + 5]
+        if given or self.spec.checksum:
+            # A checksum is verified whenever the meter sends one.
+            try:
+                expected = int(given, 16)
+            except ValueError:
+                raise ChecksumError("telegram has no checksum") from None
+            if len(given) != 4 or crc16(frame[: end + 1]) != expected:
+                raise ChecksumError(f"checksum {given.decode()} does not match")
+        return self._parse(frame[:end].decode("ascii"))
+
+    def _decrypt(self, frame: bytes) -> bytes:
+        try:
+            apdu = XDlmsApduFactory.apdu_from_bytes(apdu_bytes=frame)
+            if self._auth_key is None:
+                plain: bytes = _decrypt_without_verification(apdu, self._enc_key)
+            else:
+                plain = apdu.to_plain_apdu(self._enc_key, self._auth_key)
+        except (DlmsDecryptionError, ValueError, KeyError, IndexError) as err:
+            raise DecryptionError(f"cannot decrypt frame: {err}") from err
+        if plain[:1] != b"/":
+            raise DecryptionError("decrypted frame is not a telegram: wrong key?")
+        return plain
+
+    def _parse(self, text: str) -> Snapshot:
+        lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+        header = lines[0][1:].strip()
+        previous = self._lines
+        current: dict[str, tuple[str, int, str, Any] | None] = {}
+        objects: dict[str, Any] = {}
+        channels: dict[int, dict[str, Any]] = {}
+        logical = ""
+        for line in (*lines[1:], ""):
+            # A line starting with "(" continues the previous one (DSMR 2.2 gas).
+            if line.startswith("("):
+                logical = f"{logical}\r\n{line}"
+                continue
+            if logical:
+                if logical in previous:
+                    parsed = previous[logical]
+                else:
+                    parsed = self._parse_line(logical)
+                current[logical] = parsed
+                if parsed is not None:
+                    code, channel, _, obj = parsed
+                    if channel:
+                        channels.setdefault(channel, {})[code] = obj
+                    else:
+                        objects[code] = obj
+            logical = line
+        self._lines = current
+        return Snapshot(
+            spec=self.spec.id,
+            header=header,
+            objects=objects,
+            mbus=tuple(
+                device
+                for channel, values in sorted(channels.items())
+                if (device := _mbus_device(channel, values)) is not None
+            ),
+            raw=text,
+        )
+
+    def _parse_line(self, line: str) -> tuple[str, int, str, Any] | None:
+        match = _ID_RE.match(line)
+        if match is None:
+            return None
+        obis_id = line[: line.find("(")] if "(" in line else line
+        if obis_id in self._parsers:
+            parser = self._parsers[obis_id]
+        else:
+            parser = self._parsers[obis_id] = self._find_parser(line)
+        if parser is None:
+            return None
+        if isinstance(parser, ProfileGenericParser):
+            # dsmr_parser's instance grows a list on every parse; use a fresh one.
+            parser = ProfileGenericParser(
+                parser.buffer_types, PG_HEAD_PARSERS, parser.parsers_for_unidentified
+            )
+        try:
+            obj = parser.parse(line + "\r\n")
+        except (ParseError, ValueError, ArithmeticError, IndexError, TypeError):
+            return None
+        medium, channel = int(match[1]), int(match[2])
+        mbus_channel = channel if medium == 0 and channel else 0
+        return match[3], mbus_channel, obis_id, obj
+
+    def _find_parser(self, line: str) -> Any:
+        probe = line + "\r\n"
+        for pattern, parser in self._patterns:
+            if pattern.match(probe):
+                return parser
+        return None
+
+
+def _mbus_device(channel: int, values: Mapping[str, Any]) -> MBusDevice | None:
+    """Build an M-Bus device, or None for an empty channel."""
+    ident_obj = values.get("96.1.0") or values.get("96.1.1")
+    ident = decode_text(ident_obj.value) if ident_obj is not None else None
+    reading = values.get("24.2.1") or values.get("24.2.3") or values.get("24.3.0")
+    measured_at = reading.datetime if reading is not None else None
+    if not ident and measured_at is None:
+        return None
+    type_obj = values.get("24.1.0")
+    try:
+        device_type = int(type_obj.value) if type_obj is not None else None
+    except (TypeError, ValueError):
+        device_type = None
+    valve = values.get("24.4.0")
+    return MBusDevice(
+        channel=channel,
+        device_type=device_type,
+        equipment_id=ident,
+        reading=reading.value if reading is not None else None,
+        unit=reading.unit if reading is not None else None,
+        measured_at=measured_at,
+        valve=valve.value if valve is not None else None,
+    )
+
+
+def last_failure(snapshot: Snapshot) -> tuple[datetime, int] | None:
+    """Return the start and duration (s) of the latest long power failure."""
+    log = snapshot.objects.get("99.97.0")
+    if log is None:
+        return None
+    entries = [
+        (entry.datetime, entry.value)
+        for entry in log.buffer
+        if isinstance(entry.datetime, datetime) and isinstance(entry.value, int)
+    ]
+    if not entries:
+        return None
+    end, duration = max(entries, key=lambda entry: entry[0])
+    return end - timedelta(seconds=duration), duration

@@ -1,0 +1,235 @@
+"""The one object per config entry: runs the P1 reader and holds what it saw.
+
+Everything about the connection lives here: the latest snapshot, the link
+state, counters and the reconnect history. Entities subscribe to it and read
+from it; nothing else keeps connection state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    BACKOFF_INITIAL,
+    BACKOFF_MAX,
+    CONF_COUNTER_INTERVAL,
+    CONF_EQUIPMENT_ID,
+    CONF_LIVE_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    STALL_FACTOR,
+)
+from .p1.decode import DecryptionError, Snapshot, TelegramError
+from .p1.reader import LinkState, P1Reader, Stream
+
+if TYPE_CHECKING:
+    from .p1.connection import Endpoint
+    from .p1.decode import Decoder
+
+type SlimmeMeterConfigEntry = ConfigEntry[P1Runtime]
+
+# Consecutive undecryptable frames after which the key is taken to be wrong.
+DECRYPTION_FAILURES_FOR_REAUTH = 3
+# Consecutive rejected telegrams after which one warning is logged.
+REJECTS_BEFORE_WARNING = 3
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the local path has seen since setup."""
+
+    received: int = 0
+    rejected: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    reconnects: int = 0
+    history: deque[tuple[datetime, str, str | None]] = field(
+        default_factory=lambda: deque(maxlen=20)
+    )
+
+
+class P1Runtime:
+    """Runtime data of one entry: the local path of one meter."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SlimmeMeterConfigEntry,
+        endpoint: Endpoint,
+        decoder: Decoder,
+    ) -> None:
+        """Create the reader; start() runs it."""
+        self.hass = hass
+        self.entry = entry
+        self.spec = decoder.spec
+        self.snapshot: Snapshot | None = None
+        self.state = LinkState.CONNECTING
+        self.last_telegram: datetime | None = None
+        self.counters = Counters()
+        self.intervals = {
+            "live": float(entry.options.get(CONF_LIVE_INTERVAL, 0)),
+            "counter": float(entry.options.get(CONF_COUNTER_INTERVAL, 0)),
+        }
+        self.reader = P1Reader(
+            endpoint,
+            decoder,
+            on_snapshot=self._on_snapshot,
+            on_state=self._on_state,
+            on_reject=self._on_reject,
+            backoff_initial=BACKOFF_INITIAL,
+            backoff_max=BACKOFF_MAX,
+            stall_factor=STALL_FACTOR,
+        )
+        self._listeners: list[Callable[[], None]] = []
+        self._layout_listeners: list[Callable[[Snapshot], None]] = []
+        self._consecutive_rejects = 0
+        self._outage_logged = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def available(self) -> bool:
+        """Return whether live data flows."""
+        return self.state is LinkState.CONNECTED
+
+    def start(self, stream: Stream) -> None:
+        """Run the reader in the background on an opened stream."""
+        self._task = self.entry.async_create_background_task(
+            self.hass,
+            self.reader.run(stream),
+            f"{DOMAIN} reader {self.reader.endpoint}",
+        )
+
+    async def stop(self) -> None:
+        """Stop reading and close the port."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call listener after every telegram and every state change."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_add_layout_listener(
+        self, listener: Callable[[Snapshot], None]
+    ) -> CALLBACK_TYPE:
+        """Call listener when the set of values or M-Bus devices changes."""
+        self._layout_listeners.append(listener)
+        if self.snapshot is not None:
+            listener(self.snapshot)
+        return lambda: self._layout_listeners.remove(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    @callback
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        previous, self.snapshot = self.snapshot, snapshot
+        self.last_telegram = dt_util.utcnow()
+        self.counters.received += 1
+        self._consecutive_rejects = 0
+        if snapshot.equipment_id != self.entry.data.get(CONF_EQUIPMENT_ID):
+            self._check_meter(snapshot)
+        if (
+            previous is None
+            or snapshot.objects.keys() != previous.objects.keys()
+            or len(snapshot.mbus) != len(previous.mbus)
+        ):
+            for listener in self._layout_listeners:
+                listener(snapshot)
+        self._notify()
+
+    def _check_meter(self, snapshot: Snapshot) -> None:
+        """Follow a meter swap behind the same port, keeping entities."""
+        ident = snapshot.equipment_id
+        known = self.entry.data.get(CONF_EQUIPMENT_ID)
+        if not ident or not known or ident == known:
+            return
+        LOGGER.warning(
+            "The meter at %s was replaced (%s became %s); its values continue in"
+            " the same entities",
+            self.reader.endpoint,
+            known,
+            ident,
+        )
+        self.hass.config_entries.async_update_entry(
+            self.entry,
+            unique_id=ident,
+            data={**self.entry.data, CONF_EQUIPMENT_ID: ident},
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"meter_replaced_{self.entry.entry_id}",
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="meter_replaced",
+            translation_placeholders={"old": known, "new": ident},
+        )
+
+    @callback
+    def _on_state(self, state: LinkState, reason: str | None) -> None:
+        previous, self.state = self.state, state
+        now = dt_util.utcnow()
+        if state is LinkState.CONNECTED:
+            if self._outage_logged:
+                LOGGER.info("The meter at %s is back", self.reader.endpoint)
+            self._outage_logged = False
+        elif state is LinkState.CONNECTING:
+            if previous is not LinkState.CONNECTING and self.counters.history:
+                self.counters.reconnects += 1
+        elif not self._outage_logged:
+            self._outage_logged = True
+            LOGGER.warning(
+                "The meter at %s is unavailable (%s); reconnecting in the background",
+                self.reader.endpoint,
+                reason,
+            )
+        else:
+            LOGGER.debug(
+                "Meter at %s still unavailable: %s", self.reader.endpoint, reason
+            )
+        self.counters.history.append((now, state.value, reason))
+        self._notify()
+
+    @callback
+    def _on_reject(self, err: TelegramError) -> None:
+        counters = self.counters
+        counters.rejected += 1
+        counters.rejected_by_reason[err.reason] += 1
+        self._consecutive_rejects += 1
+        LOGGER.debug("Rejected telegram from %s: %s", self.reader.endpoint, err)
+        if self._consecutive_rejects == REJECTS_BEFORE_WARNING:
+            LOGGER.warning(
+                "Telegrams from %s cannot be read (%s); check the specification,"
+                " the port's speed or the key",
+                self.reader.endpoint,
+                err,
+            )
+        if (
+            isinstance(err, DecryptionError)
+            and self._consecutive_rejects == DECRYPTION_FAILURES_FOR_REAUTH
+        ):
+            self.entry.async_start_reauth(self.hass)
+        self._notify()
+
+    def interval(self, group: str | None) -> float:
+        """Return the minimum seconds between state writes of a group."""
+        return self.intervals.get(group, 0.0) if group else 0.0

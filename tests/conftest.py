@@ -1,0 +1,26 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+
+import custom_components.slimme_meter  # noqa: F401  (import before phcc's testing config)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_TELEGRAMS = Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+@pytest.fixture
+def fast_validation() -> Generator[None]:
+    """Make the config flow's listening time short."""
+    with patch("custom_components.slimme_meter.config_flow.VALIDATION_TIMEOUT", 2.0):
+        yield
