@@ -591,6 +591,14 @@ MANUFACTURERS: Mapping[str, str] = {
 }
 
 
+def _model(header: str) -> str | None:
+    """Return the identification after "XXXZ" (maker, speed), without "\\Z"."""
+    ident = header[4:]
+    if ident.startswith("\\"):
+        ident = ident[2:]
+    return ident or None
+
+
 def electricity_device(runtime: P1Runtime) -> DeviceInfo:
     """Describe the electricity meter."""
     snapshot = runtime.snapshot
@@ -599,7 +607,7 @@ def electricity_device(runtime: P1Runtime) -> DeviceInfo:
         identifiers={(DOMAIN, runtime.entry.entry_id)},
         translation_key="electricity",
         manufacturer=MANUFACTURERS.get(header[:3].upper(), header[:3] or None),
-        model=header[5:] if len(header) > 5 else header or None,
+        model=_model(header),
         serial_number=snapshot.equipment_id if snapshot else None,
         sw_version=str(snapshot.version) if snapshot and snapshot.version else None,
         hw_version=runtime.spec.name,
