@@ -129,7 +129,7 @@ class Snapshot:
     @property
     def equipment_id(self) -> str | None:
         """Return the electricity meter's equipment identifier."""
-        for code in ("96.1.1", "42.0.0", "96.1.255", "0.0.0"):
+        for code in ("96.1.1", "42.0.0", "96.1.255", "0.0.0", "96.1.0"):
             if ident := self.text(code):
                 return ident
         return None
