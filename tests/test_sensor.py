@@ -40,13 +40,6 @@ async def server(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
     await srv.stop()
 
 
-async def _wait_for(hass: HomeAssistant, entity_id: str) -> None:
-    async with asyncio.timeout(5):
-        while hass.states.get(entity_id) is None:
-            await asyncio.sleep(0.01)
-    await hass.async_block_till_done()
-
-
 async def _load(
     hass: HomeAssistant, server: TelegramServer, telegram: bytes
 ) -> MockConfigEntry:
@@ -75,12 +68,16 @@ async def _load(
         assert await hass.config_entries.async_setup(entry.entry_id)
         await server.wait_client()
         await server.send(telegram)
-        await _wait_for(hass, "sensor.electricity_meter_telegrams_received")
-        async with asyncio.timeout(5):
-            while hass.states.get("sensor.electricity_meter_telegrams_received").state != "1":
-                await asyncio.sleep(0.01)
-        await hass.async_block_till_done()
+        await _until(hass, lambda: entry.runtime_data.counters.received == 1)
     return entry
+
+
+async def _until(hass: HomeAssistant, condition: Any) -> None:
+    """Let the loop run until a condition holds (at most 5 s)."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await hass.async_block_till_done()
 
 
 def _states(hass: HomeAssistant) -> dict[str, Any]:

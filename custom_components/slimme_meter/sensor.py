@@ -598,7 +598,7 @@ MANUFACTURERS: Mapping[str, str] = {
 
 
 def _model(header: str) -> str | None:
-    """Return the identification after "XXXZ" (maker, speed), without "\\Z"."""
+    """Return the meter identification that follows the maker and speed codes."""
     ident = header[4:]
     if ident.startswith("\\"):
         ident = ident[2:]
