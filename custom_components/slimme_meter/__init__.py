@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
 
 from .const import (
     CONF_AUTHENTICATION_KEY,
@@ -65,3 +66,19 @@ async def async_unload_entry(
     if unloaded:
         await entry.runtime_data.stop()
     return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SlimmeMeterConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Allow removing an M-Bus meter that no longer appears in the telegrams."""
+    snapshot = entry.runtime_data.snapshot
+    present = (
+        {f"{entry.entry_id}_mbus_{mbus.channel}" for mbus in snapshot.mbus}
+        if snapshot
+        else set()
+    )
+    return not any(
+        domain == DOMAIN and (ident == entry.entry_id or ident in present)
+        for domain, ident in device.identifiers
+    )

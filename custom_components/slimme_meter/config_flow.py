@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import re
 from typing import Any
 
+from homeassistant.components.usb import get_serial_by_id
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
@@ -72,7 +73,7 @@ def _list_ports() -> list[SelectOptionDict]:
     """List serial ports, by-id paths first (they survive re-plugging)."""
     options = []
     for port in serialx.list_serial_ports():
-        path = port.device
+        path = get_serial_by_id(port.device)
         label = f"{path} - {port.description}" if port.description else path
         options.append(SelectOptionDict(value=path, label=label))
     return sorted(options, key=lambda option: "/by-id/" not in option["value"])
@@ -172,7 +173,9 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
         """Offer a P1 cable that was plugged in."""
-        path = discovery_info.device
+        path = await self.hass.async_add_executor_job(
+            get_serial_by_id, discovery_info.device
+        )
         await self.async_set_unique_id(f"usb:{discovery_info.serial_number or path}")
         self._abort_if_unique_id_configured()
         for entry in self._async_current_entries():
