@@ -1,0 +1,298 @@
+"""One gap-free energy history per meter, fed by both paths.
+
+The only writer of long-term statistics. Both paths read the same physical
+registers, so both feed the same hourly series: the local path records the
+register at each hour boundary as hours complete, the remote path adds the
+grid operator's readings. Where both have an hour, the local reading wins
+(differences are counted); the remote path fills every hour the local one
+lacks. Register values are kept as integers in thousandths (Wh, litres), so
+merging and sums are exact.
+
+Each statistics row covers one hour: `state` is the register at the hour's
+end, `sum` the consumption since the first known reading. A register that
+goes down (a replaced meter, a reset) rebases the sum instead of making a
+negative step; a gap makes the next known hour carry the whole gap until
+readings for the gap arrive, after which the affected rows and every later
+sum are written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.components.recorder.models import (
+    StatisticData,
+    StatisticMeanType,
+    StatisticMetaData,
+)
+from homeassistant.components.recorder.statistics import async_add_external_statistics
+from homeassistant.const import UnitOfEnergy, UnitOfVolume
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+
+from .const import DOMAIN
+
+LOCAL = "l"
+REMOTE = "r"
+HOUR = 3600
+STORAGE_VERSION = 1
+SAVE_DELAY = 30
+WRITE_CHUNK = 500  # rows per recorder job, so the event loop never blocks long
+
+
+class Series(StrEnum):
+    """The registers kept as history."""
+
+    ELECTRICITY_IMPORT = "electricity_import"
+    ELECTRICITY_EXPORT = "electricity_export"
+    GAS = "gas"
+    WATER = "water"
+
+
+UNITS: dict[Series, str] = {
+    Series.ELECTRICITY_IMPORT: UnitOfEnergy.KILO_WATT_HOUR,
+    Series.ELECTRICITY_EXPORT: UnitOfEnergy.KILO_WATT_HOUR,
+    Series.GAS: UnitOfVolume.CUBIC_METERS,
+    Series.WATER: UnitOfVolume.CUBIC_METERS,
+}
+UNIT_CLASSES: dict[Series, str] = {
+    Series.ELECTRICITY_IMPORT: "energy",
+    Series.ELECTRICITY_EXPORT: "energy",
+    Series.GAS: "volume",
+    Series.WATER: "volume",
+}
+NAMES: dict[Series, str] = {
+    Series.ELECTRICITY_IMPORT: "electricity import",
+    Series.ELECTRICITY_EXPORT: "electricity export",
+    Series.GAS: "gas",
+    Series.WATER: "water",
+}
+# Home Assistant 2025.11 added unit_class to statistics metadata; older
+# versions build the database row from the keys, so it must not be passed.
+_HAS_UNIT_CLASS = "unit_class" in StatisticMetaData.__annotations__
+
+
+def statistic_id(meter: str, series: Series) -> str:
+    """Return the external statistic id of a meter's series."""
+    object_id = "".join(c if c.isalnum() else "_" for c in meter.lower()).strip("_")
+    return f"{DOMAIN}:{object_id}_{series.value}"
+
+
+def milli(value: Any) -> int:
+    """Return a register value (kWh or m³) in thousandths."""
+    return round(float(value) * 1000)
+
+
+@dataclass(slots=True)
+class SeriesHistory:
+    """Hourly register readings of one series, by hour end (epoch seconds)."""
+
+    hours: list[int] = field(default_factory=list)
+    values: dict[int, tuple[int, str]] = field(default_factory=dict)
+    dirty_from: int | None = None  # earliest hour end whose row must be written
+    disagreements: int = 0
+
+    def put(self, hour_end: int, value: int, source: str) -> bool:
+        """Store a reading; local readings win over remote ones."""
+        current = self.values.get(hour_end)
+        if current is not None:
+            if current == (value, source):
+                return False
+            if current[1] == LOCAL and source == REMOTE:
+                if current[0] != value:
+                    self.disagreements += 1
+                return False
+        else:
+            insort(self.hours, hour_end)
+        self.values[hour_end] = (value, source)
+        self._dirty(hour_end)
+        return True
+
+    def drop_source(self, source: str) -> int:
+        """Forget every reading of one source; return how many."""
+        gone = [hour for hour, (_, src) in self.values.items() if src == source]
+        for hour in gone:
+            del self.values[hour]
+        if gone:
+            self.hours = sorted(self.values)
+            self.dirty_from = self.hours[0] if self.hours else None
+        return len(gone)
+
+    def _dirty(self, hour_end: int) -> None:
+        if self.dirty_from is None or hour_end < self.dirty_from:
+            self.dirty_from = hour_end
+
+    def rows(self, start_index: int = 0) -> list[tuple[int, int, int]]:
+        """Return (hour end, state, sum) from an index, sums from the start."""
+        total = 0
+        previous: int | None = None
+        rows = []
+        for index, hour in enumerate(self.hours):
+            value = self.values[hour][0]
+            if previous is not None and value > previous:
+                total += value - previous
+            previous = value
+            if index >= start_index:
+                rows.append((hour, value, total))
+        return rows
+
+    def count(self, source: str) -> int:
+        """Return how many hours come from a source."""
+        return sum(1 for _, src in self.values.values() if src == source)
+
+    def to_json(self) -> list[list[Any]]:
+        """Return the readings in a compact form for storage."""
+        return [[hour, *self.values[hour]] for hour in self.hours]
+
+    @classmethod
+    def from_json(cls, data: list[list[Any]]) -> SeriesHistory:
+        """Restore stored readings."""
+        history = cls()
+        for hour, value, source in data:
+            history.values[int(hour)] = (int(value), str(source))
+        history.hours = sorted(history.values)
+        return history
+
+
+class MergedHistory:
+    """The merged hourly history of one meter, written as statistics."""
+
+    def __init__(self, hass: HomeAssistant, meter: str, storage_key: str) -> None:
+        """Create an empty history; async_load() restores the stored one."""
+        self.hass = hass
+        self.meter = meter
+        self.series: dict[Series, SeriesHistory] = {}
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.history.{storage_key}"
+        )
+        self._write_lock = asyncio.Lock()
+
+    async def async_load(self) -> None:
+        """Restore the readings kept so far."""
+        data = await self._store.async_load() or {}
+        for name, readings in data.get("series", {}).items():
+            self.series[Series(name)] = SeriesHistory.from_json(readings)
+
+    def _series(self, series: Series) -> SeriesHistory:
+        if series not in self.series:
+            self.series[series] = SeriesHistory()
+        return self.series[series]
+
+    def record_local(self, series: Series, hour_end: datetime, value: Any) -> bool:
+        """Record the register at an hour boundary as read from the P1 port."""
+        return self._series(series).put(_epoch(hour_end), milli(value), LOCAL)
+
+    def merge_remote(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> int:
+        """Add remote readings (hour end, thousandths); return how many changed."""
+        history = self._series(series)
+        return sum(
+            history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
+        )
+
+    def covered_until(self) -> datetime | None:
+        """Return the end of the latest hour any series holds."""
+        ends = [history.hours[-1] for history in self.series.values() if history.hours]
+        return datetime.fromtimestamp(max(ends), UTC) if ends else None
+
+    def oldest(self) -> datetime | None:
+        """Return the end of the earliest hour any series holds."""
+        starts = [history.hours[0] for history in self.series.values() if history.hours]
+        return datetime.fromtimestamp(min(starts), UTC) if starts else None
+
+    async def async_remove_remote(self) -> int:
+        """Forget what the remote path imported; rewrite the series from local."""
+        removed = 0
+        for series, history in self.series.items():
+            count = history.drop_source(REMOTE)
+            removed += count
+            if count:
+                # Queued before the rewrite below; the recorder keeps the order.
+                get_instance(self.hass).async_clear_statistics(
+                    [statistic_id(self.meter, series)]
+                )
+                history.dirty_from = history.hours[0] if history.hours else None
+        await self.async_write()
+        return removed
+
+    async def async_write(self) -> None:
+        """Write every changed row and all later sums; persist the readings."""
+        async with self._write_lock:
+            for series, history in self.series.items():
+                if history.dirty_from is None:
+                    continue
+                start = bisect_left(history.hours, history.dirty_from)
+                history.dirty_from = None
+                rows = history.rows(start)
+                for offset in range(0, len(rows), WRITE_CHUNK):
+                    self._add(series, rows[offset : offset + WRITE_CHUNK])
+                    await asyncio.sleep(0)
+            self._store.async_delay_save(self._data, SAVE_DELAY)
+
+    def _add(self, series: Series, rows: list[tuple[int, int, int]]) -> None:
+        metadata: dict[str, Any] = {
+            "has_sum": True,
+            "mean_type": StatisticMeanType.NONE,
+            "name": f"{self.meter} {NAMES[series]}",
+            "source": DOMAIN,
+            "statistic_id": statistic_id(self.meter, series),
+            "unit_of_measurement": UNITS[series],
+        }
+        if _HAS_UNIT_CLASS:
+            metadata["unit_class"] = UNIT_CLASSES[series]
+        async_add_external_statistics(
+            self.hass,
+            StatisticMetaData(**metadata),  # type: ignore[typeddict-item]
+            [
+                StatisticData(
+                    start=datetime.fromtimestamp(hour - HOUR, UTC),
+                    state=value / 1000,
+                    sum=total / 1000,
+                )
+                for hour, value, total in rows
+            ],
+        )
+
+    def _data(self) -> dict[str, Any]:
+        return {
+            "series": {
+                series.value: history.to_json()
+                for series, history in self.series.items()
+            }
+        }
+
+    async def async_save(self) -> None:
+        """Persist now (on unload)."""
+        await self._store.async_save(self._data())
+
+    def summary(self) -> dict[str, Any]:
+        """Return counts and ranges per series, for diagnostics."""
+        return {
+            series.value: {
+                "statistic_id": statistic_id(self.meter, series),
+                "hours": len(history.hours),
+                "local": history.count(LOCAL),
+                "remote": history.count(REMOTE),
+                "disagreements": history.disagreements,
+                "first": _iso(history.hours[0]) if history.hours else None,
+                "last": _iso(history.hours[-1]) if history.hours else None,
+            }
+            for series, history in self.series.items()
+        }
+
+
+def _epoch(moment: datetime) -> int:
+    """Return a whole hour as epoch seconds."""
+    return int(moment.timestamp()) // HOUR * HOUR
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()

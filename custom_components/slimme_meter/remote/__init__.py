@@ -1,0 +1,1 @@
+"""Remote path: the grid operator's readings through a consent (mandate) service."""
