@@ -8,7 +8,10 @@ from typing import Any
 
 from homeassistant.components.usb import get_serial_by_id
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -336,6 +339,10 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """Listen for a valid telegram with the collected settings."""
         data = self._data
         spec = data[CONF_SPEC]
+        holder = self._entry_reading_port(data)
+        if holder is not None:
+            # Its reader holds the serial port, which opens only once at a time.
+            await self.hass.config_entries.async_unload(holder.entry_id)
         try:
             detected = await detect(
                 Endpoint.from_data(data),
@@ -354,10 +361,31 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             LOGGER.exception("Unexpected error while looking for the meter")
             errors["base"] = "unknown"
             return None
+        finally:
+            # Not a reload: that would abort this flow if it is a reauth.
+            if holder is not None and holder.state is ConfigEntryState.NOT_LOADED:
+                await self.hass.config_entries.async_setup(holder.entry_id)
         data[CONF_SPEC] = detected.spec.id
         data[CONF_EQUIPMENT_ID] = detected.snapshot.equipment_id
         self._detected = detected
         return detected
+
+    def _entry_reading_port(self, data: Mapping[str, Any]) -> ConfigEntry | None:
+        """Return this flow's entry if it is loaded and reads the serial port."""
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+        elif self.source == SOURCE_RECONFIGURE:
+            entry = self._get_reconfigure_entry()
+        else:
+            return None
+        port = data.get(CONF_SERIAL_PORT)
+        if (
+            port
+            and entry.state is ConfigEntryState.LOADED
+            and entry.data.get(CONF_SERIAL_PORT) == port
+        ):
+            return entry
+        return None
 
     async def _async_find_meter(
         self, errors: dict[str, str]

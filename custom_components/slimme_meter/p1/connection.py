@@ -22,6 +22,9 @@ class Closable(Protocol):
     def close(self) -> None:
         """Close the stream."""
 
+    async def wait_closed(self) -> None:
+        """Wait until the stream is closed (a serial port is then unlocked)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:

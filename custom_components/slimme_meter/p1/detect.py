@@ -7,6 +7,7 @@ checksum, then pick the specification that understands the most of its lines.
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from dataclasses import dataclass
 import logging
 
@@ -125,7 +126,10 @@ async def listen(
                         except _NeedsKey as err:
                             raise DetectError("needs_key") from err
                         except TelegramError as err:
-                            last_error = err
+                            # A frame that fails to decrypt outranks the garbage
+                            # the plain framer cuts out of ciphertext.
+                            if not isinstance(last_error, DecryptionError):
+                                last_error = err
                 if last_error is not None and received > _WRONG_SETTINGS_BYTES:
                     break
     except TimeoutError:
@@ -134,6 +138,10 @@ async def listen(
         raise DetectError("cannot_connect") from err
     finally:
         writer.close()
+        # serialx releases a port in the background: wait, or the next line
+        # setting (or the entry set up next) finds the port still locked.
+        with suppress(OSError):
+            await writer.wait_closed()
     if isinstance(last_error, DecryptionError):
         raise DetectError("decryption_failed")
     if received == 0:
