@@ -14,7 +14,8 @@ from .runtime import SlimmeMeterConfigEntry
 TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, CONF_EQUIPMENT_ID}
 # Lines that identify the household's meters: equipment ids and logical names.
 _ID_LINE = re.compile(
-    r"^(\d+-\d+:(?:96\.1\.[01]|96\.1\.255|42\.0\.0|0\.0\.0)(?:\*\d+)?)\(.*\)$", re.M
+    r"^(\d+-\d+:(?:96\.1\.[01]|96\.1\.255|42\.0\.0|0\.0\.0)(?:\*\d+)?)\(.*\)(?=\r?$)",
+    re.M,
 )
 
 

@@ -207,7 +207,10 @@ class P1Runtime:
                 "Meter at %s still unavailable: %s", self.reader.endpoint, reason
             )
         self.counters.history.append((now, state.value, reason))
-        self._notify()
+        if state is not LinkState.CONNECTED:
+            # CONNECTED comes with a telegram: its snapshot notifies, so that
+            # entities never show the values from before the outage as live.
+            self._notify()
 
     @callback
     def _on_reject(self, err: TelegramError) -> None:

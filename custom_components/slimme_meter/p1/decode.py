@@ -231,6 +231,9 @@ class Decoder:
                     else:
                         objects[code] = obj
             logical = line
+        if not objects and not channels:
+            # Noise between a '/' and a '!' is not a telegram.
+            raise TelegramError("telegram holds no known values")
         self._lines = current
         return Snapshot(
             spec=self.spec.id,

@@ -105,8 +105,8 @@ class P1Reader:
                     for frame in framer.feed(data):
                         if self._handle(frame, loop.time()):
                             watchdog.reschedule(loop.time() + self.stall_timeout())
-                    if framer.incomplete != incomplete:
-                        incomplete = framer.incomplete
+                    while incomplete < framer.incomplete:
+                        incomplete += 1
                         self._on_reject(IncompleteTelegram("telegram cut off"))
         except TimeoutError:
             return LinkState.STALLED, "no valid telegram received"
