@@ -310,6 +310,8 @@ async def test_network_detects_meter(
         "mbus": meter.mbus,
     }
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Smart meter {meter.header}"
     assert result["data"] == {
@@ -337,6 +339,8 @@ async def test_meter_without_id_is_known_by_header_and_address(
     )
     assert_form(result, "confirm", None)
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == f"KAM5@127.0.0.1:{server.port}"
     assert result["data"]["equipment_id"] is None
@@ -364,6 +368,8 @@ async def test_meter_without_header_or_mbus_ids(
         "mbus": "1: -",
     }
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Smart meter"
     assert_no_flows(hass)
@@ -387,6 +393,8 @@ async def test_network_address_forms(
     result = await submit(hass, result["flow_id"], user_input, server, V5)
     assert_form(result, "confirm", None)
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["host"] == "127.0.0.1"
     assert result["data"]["port"] == server.port
@@ -411,6 +419,8 @@ async def test_network_invalid_host_then_success(
     result = await submit(hass, flow_id, network_input(server.port), server, V5)
     assert_form(result, "confirm", None)
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == V5_ID
     assert_no_flows(hass)
@@ -430,6 +440,8 @@ async def test_network_cannot_connect_then_success(
     result = await submit(hass, flow_id, network_input(server.port), server, V5)
     assert_form(result, "confirm", None)
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["port"] == server.port
     assert_no_flows(hass)
@@ -450,6 +462,8 @@ async def test_network_no_telegram_then_success(
     result = await submit(hass, flow_id, user_input, server, V5)
     assert_form(result, "confirm", None)
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["specification"] == "5"
     assert_no_flows(hass)
@@ -479,6 +493,8 @@ async def test_network_invalid_telegrams_then_success(
     result = await submit(hass, flow_id, user_input, server, LUX)
     assert_form(result, "confirm", None)
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["specification"] == "5L"
     assert result["result"].unique_id == LUX_ID
@@ -504,6 +520,8 @@ async def test_network_manual_specification(
     assert_form(result, "confirm", None)
     assert result["description_placeholders"]["specification"] == "DSMR 4 (Netherlands)"
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["specification"] == "4"
     assert result["data"]["equipment_id"] == V5_ID
@@ -525,6 +543,8 @@ async def test_unexpected_error_then_success(
     result = await submit(hass, flow_id, user_input, server, V5)
     assert_form(result, "confirm", None)
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert_no_flows(hass)
 
@@ -537,6 +557,8 @@ async def test_same_meter_twice_is_aborted(
     result = await start_flow(hass, "network")
     result = await submit(hass, result["flow_id"], network_input(first.port), first, V5)
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
     # The same meter, now also reachable through another bridge.
@@ -601,6 +623,8 @@ async def test_encrypted_meter_asks_for_key(
         "mbus": "1: FLO189900060355, 4: ELS353589980300",
     }
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         "connection": "network",
@@ -641,6 +665,8 @@ async def test_encrypted_spec_chosen_goes_to_key_step(
     )
     assert_form(result, "confirm", None)
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["specification"] == "MSn"
     assert result["data"]["encryption_key"] == KEY
@@ -695,6 +721,8 @@ async def test_serial_detects_meter(
     assert cable.opens == [(115200, 8, "N")]
 
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Smart meter {V5_HEADER}"
     assert result["data"] == {
@@ -726,6 +754,8 @@ async def test_serial_finds_meter_at_its_line_speed(
     assert result["description_placeholders"]["settings"] == "9600 7E1"
     assert cable.opens == [(115200, 8, "N"), (115200, 7, "E"), (9600, 7, "E")]
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["specification"] == "2.2"
     assert_no_flows(hass)
@@ -754,6 +784,8 @@ async def test_serial_missing_port_then_success(
     assert result["description_placeholders"]["settings"] == "115200 7E1"
     assert cable.opens == [(115200, 7, "E")]
     result = await submit(hass, flow_id, {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["specification"] == "4"
     assert_no_flows(hass)
@@ -804,6 +836,8 @@ async def test_usb_discovery(
     assert_form(result, "confirm", None)
     assert result["description_placeholders"]["settings"] == "115200 8N1"
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         "connection": "serial",
@@ -835,6 +869,8 @@ async def test_usb_discovery_cable_not_ready_then_success(
     result = await submit(hass, result["flow_id"], {})
     assert_form(result, "confirm", None)
     result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["serial_port"] == str(link)
     assert_no_flows(hass)
@@ -1078,6 +1114,7 @@ async def test_reconfigure_serial(
         "serial_port": new.path,
         "specification": "5",
         "equipment_id": V5_ID,
+        "meter_key": V5_ID,
     }
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
@@ -1252,6 +1289,17 @@ async def test_reauth_loaded_serial_entry(
 # Options
 
 
+async def _policy_form(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["update_policy", "remote_manage"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "update_policy"}
+    )
+    assert_form(result, "update_policy", None)
+    return result
+
+
 async def test_options_flow_sets_intervals(
     hass: HomeAssistant, server: TelegramServer
 ) -> None:
@@ -1261,8 +1309,7 @@ async def test_options_flow_sets_intervals(
     await hass.async_block_till_done()
     assert entry.runtime_data.intervals == {"live": 0.0, "counter": 0.0}
 
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert_form(result, "init", None)
+    result = await _policy_form(hass, entry)
     assert suggested(result) == {}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"live_interval": 5.0, "counter_interval": 60}
@@ -1274,7 +1321,7 @@ async def test_options_flow_sets_intervals(
     assert entry.runtime_data.intervals == {"live": 5.0, "counter": 60.0}
     assert entry.state is ConfigEntryState.LOADED
 
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _policy_form(hass, entry)
     assert suggested(result) == {"live_interval": 5, "counter_interval": 60}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"live_interval": 0, "counter_interval": 3600}

@@ -77,10 +77,13 @@ async def test_diagnostics_of_a_running_meter(
             "port": server.port,
             "specification": "5",
             "equipment_id": "**REDACTED**",
+            "meter_key": "**REDACTED**",
         },
         "options": {"live_interval": 5},
         "unique_id": "**REDACTED**",
     }
+    assert diagnostics["remote"] == {"state": "not_configured"}
+    assert diagnostics["history"] is None  # no recorder in this test
     assert diagnostics["specification"] == "5"
     assert diagnostics["state"] == "connected"
     assert diagnostics["interval"] == round(runtime.reader.interval, 3)
@@ -91,7 +94,7 @@ async def test_diagnostics_of_a_running_meter(
         "rejected_by_reason": {"checksum": 1},
         "reconnects": 1,
     }
-    history = diagnostics["history"]
+    history = diagnostics["connection_history"]
     assert [(h["state"], h["reason"]) for h in history] == [
         ("connected", None),
         ("disconnected", "connection closed"),
@@ -156,7 +159,7 @@ async def test_diagnostics_before_any_telegram(
     assert diagnostics["last_telegram"] is None
     assert diagnostics["telegram"] is None
     assert diagnostics["mbus"] == []
-    assert diagnostics["history"] == []
+    assert diagnostics["connection_history"] == []
     assert diagnostics["counters"] == {
         "received": 0,
         "rejected": 0,

@@ -33,7 +33,7 @@ from custom_components.slimme_meter.p1.connection import Endpoint
 from custom_components.slimme_meter.p1.decode import Decoder
 from custom_components.slimme_meter.p1.reader import LinkState
 from custom_components.slimme_meter.p1.specs import SPECS
-from custom_components.slimme_meter.runtime import P1Runtime
+from custom_components.slimme_meter.runtime import MeterRuntime
 
 from .helpers import (
     AUTHENTICATION_KEY,
@@ -155,7 +155,7 @@ async def test_unavailable_while_disconnected_and_logged_once(
     caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
     server.on_connect = V5
     entry = await start(hass, server)
-    runtime: P1Runtime = entry.runtime_data
+    runtime: MeterRuntime = entry.runtime_data
     await until(lambda: state_of(hass, POWER) == "0.244")
     assert state_of(hass, GAS) == "0.107"
     assert runtime.available
@@ -205,7 +205,7 @@ async def test_rejected_telegrams_are_counted_and_warned_once(
     all_entities: None,
 ) -> None:
     entry = await start(hass, server)
-    runtime: P1Runtime = entry.runtime_data
+    runtime: MeterRuntime = entry.runtime_data
     await send(hass, server, entry, V5)
     assert state_of(hass, REJECTED) == "0"
     assert state_of(hass, RECEIVED) == "1"
@@ -389,7 +389,7 @@ async def test_no_state_write_when_nothing_changed(
 async def test_coalescing_window(hass: HomeAssistant, server: PlayServer) -> None:
     with patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1000.0):
         entry = await start(hass, server)
-    runtime: P1Runtime = entry.runtime_data
+    runtime: MeterRuntime = entry.runtime_data
     await send(hass, server, entry, V5)
     await until(lambda: state_of(hass, POWER) == "0.244")
 
@@ -505,7 +505,7 @@ async def test_runtime_listeners_and_stop(
     hass: HomeAssistant, server: PlayServer
 ) -> None:
     entry = await start(hass, server)
-    runtime: P1Runtime = entry.runtime_data
+    runtime: MeterRuntime = entry.runtime_data
     await send(hass, server, entry, V5)
 
     layout = Mock()
@@ -535,7 +535,7 @@ async def test_runtime_listeners_and_stop(
 async def test_reconnects_count_attempts_after_an_outage(hass: HomeAssistant) -> None:
     entry = meter_entry(1)
     entry.add_to_hass(hass)
-    runtime = P1Runtime(
+    runtime = MeterRuntime(
         hass, entry, Endpoint.from_data(entry.data), Decoder(SPECS["5"])
     )
     updates = Mock()

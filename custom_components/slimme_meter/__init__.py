@@ -1,26 +1,38 @@
-"""Slimme Meter: live values from a smart meter's P1 port."""
+"""Slimme Meter: a smart meter's P1 port, and its history from the grid operator."""
 
 from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_AUTHENTICATION_KEY,
     CONF_COUNTER_INTERVAL,
     CONF_ENCRYPTION_KEY,
     CONF_LIVE_INTERVAL,
+    CONF_METER_KEY,
+    CONF_REMOTE,
     CONF_SPEC,
     DOMAIN,
 )
+from .history import MergedHistory
 from .p1.connection import Endpoint
 from .p1.decode import Decoder
 from .p1.specs import SPECS
-from .runtime import P1Runtime, SlimmeMeterConfigEntry
+from .runtime import MeterRuntime, SlimmeMeterConfigEntry
+from .services import async_setup_services
 
 PLATFORMS = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) -> bool:
@@ -40,22 +52,39 @@ async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) 
             translation_key="cannot_connect",
             translation_placeholders={"endpoint": str(endpoint), "error": str(err)},
         ) from err
-    runtime = P1Runtime(hass, entry, endpoint, decoder)
+    if CONF_METER_KEY not in entry.data:
+        # Statistics keep the name of the first meter, also after a swap.
+        hass.config_entries.async_update_entry(
+            entry,
+            data={**entry.data, CONF_METER_KEY: entry.unique_id or entry.entry_id},
+        )
+    history = None
+    if "recorder" in hass.config.components:
+        history = MergedHistory(hass, entry.data[CONF_METER_KEY], entry.entry_id)
+        await history.async_load()
+    runtime = MeterRuntime(hass, entry, endpoint, decoder, history)
     entry.runtime_data = runtime
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     runtime.start(stream)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await runtime.async_configure_remote()
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 
 
-async def _async_options_updated(
+async def _async_entry_updated(
     hass: HomeAssistant, entry: SlimmeMeterConfigEntry
 ) -> None:
-    """Apply new update intervals without reconnecting."""
-    entry.runtime_data.intervals.update(
+    """Reload for new connection settings; apply options without reconnecting."""
+    runtime = entry.runtime_data
+    if dict(entry.data) != runtime.data:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    runtime.intervals.update(
         live=float(entry.options.get(CONF_LIVE_INTERVAL, 0)),
         counter=float(entry.options.get(CONF_COUNTER_INTERVAL, 0)),
     )
+    if entry.options.get(CONF_REMOTE) != runtime.remote_options:
+        await runtime.async_configure_remote()
 
 
 async def async_unload_entry(

@@ -17,7 +17,9 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -36,16 +38,22 @@ except ImportError:  # Home Assistant before 2026.10 validates with voluptuous
     import voluptuous as vol  # type: ignore[no-redef]
 
 from .const import (
+    CONF_API_KEY,
     CONF_AUTHENTICATION_KEY,
+    CONF_BASE_URL,
     CONF_CONNECTION,
     CONF_COUNTER_INTERVAL,
+    CONF_EANS,
     CONF_ENCRYPTION_KEY,
     CONF_EQUIPMENT_ID,
     CONF_HOST,
     CONF_LIVE_INTERVAL,
     CONF_PORT,
+    CONF_PROVIDER,
+    CONF_REMOTE,
     CONF_SERIAL_PORT,
     CONF_SPEC,
+    CONF_TRUSTED_METERS,
     CONNECTION_NETWORK,
     CONNECTION_SERIAL,
     DOMAIN,
@@ -57,6 +65,10 @@ from .const import (
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
 from .p1.specs import SPECS
+from .remote.api import AuthError, MeteringPoint, RemoteError
+from .remote.p4 import DEFAULT_BASE_URL, P4Provider, meter_matches
+
+PROVIDERS = ["nl_p4"]
 
 KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
 DEFAULT_NETWORK_PORT = 8088
@@ -82,7 +94,147 @@ def _list_ports() -> list[SelectOptionDict]:
     return sorted(options, key=lambda option: "/by-id/" not in option["value"])
 
 
-class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
+class RemoteSteps:
+    """Steps that link the remote path; shared by the config and options flows."""
+
+    hass: Any
+    _remote: dict[str, Any]
+    _points: list[MeteringPoint]
+    _mismatch: str
+
+    def _local_meter_id(self) -> str | None:
+        raise NotImplementedError
+
+    async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
+        raise NotImplementedError
+
+    async def _async_points(
+        self, api_key: str, base_url: str, errors: dict[str, str]
+    ) -> list[MeteringPoint] | None:
+        """Fetch the key's metering points; fill errors when that fails."""
+        provider = P4Provider(async_get_clientsession(self.hass), api_key, base_url)
+        try:
+            points = await provider.metering_points()
+        except AuthError:
+            errors["base"] = "invalid_api_key"
+        except RemoteError as err:
+            LOGGER.debug("Consent service did not answer: %s", err)
+            errors["base"] = "remote_unreachable"
+        else:
+            if points:
+                return points
+            errors["base"] = "no_metering_points"
+        return None
+
+    async def async_step_remote(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Enter the consent service's API key."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            api_key = user_input[CONF_API_KEY].strip()
+            base_url = (user_input.get(CONF_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+            points = await self._async_points(api_key, base_url, errors)
+            if points is not None:
+                self._points = points
+                self._remote = {
+                    CONF_PROVIDER: user_input.get(CONF_PROVIDER, PROVIDERS[0]),
+                    CONF_API_KEY: api_key,
+                    CONF_BASE_URL: base_url,
+                }
+                return await self.async_step_remote_points()
+        fields: dict[Any, Any] = {
+            vol.Required(CONF_PROVIDER, default=PROVIDERS[0]): SelectSelector(
+                SelectSelectorConfig(options=PROVIDERS, translation_key="provider")
+            ),
+            vol.Required(CONF_API_KEY): TextSelector(),
+        }
+        if getattr(self, "show_advanced_options", False):
+            fields[vol.Optional(CONF_BASE_URL, default=DEFAULT_BASE_URL)] = (
+                TextSelector()
+            )
+        return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
+            step_id="remote",
+            data_schema=self.add_suggested_values_to_schema(  # type: ignore[attr-defined]
+                vol.Schema(fields), user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_remote_points(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick the metering points (electricity, gas) of this meter."""
+        if user_input is not None:
+            eans = list(user_input[CONF_EANS])
+            self._remote[CONF_EANS] = eans
+            local = self._local_meter_id()
+            for point in self._points:
+                if (
+                    point.ean in eans
+                    and point.product == "electricity"
+                    and point.meter_id
+                    and local
+                    and not meter_matches(point.meter_id, local)
+                ):
+                    self._mismatch = point.meter_id
+                    return await self.async_step_remote_mismatch()
+            return await self._async_finish_remote(self._remote)
+        options = [
+            SelectOptionDict(
+                value=point.ean,
+                label=" ".join(
+                    part
+                    for part in (
+                        point.product,
+                        point.ean,
+                        point.address and f"({point.address})",
+                        point.meter_id and f"- {point.meter_id}",
+                    )
+                    if part
+                ),
+            )
+            for point in self._points
+        ]
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_EANS, default=[point.ean for point in self._points]
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=options, multiple=True, mode=SelectSelectorMode.LIST
+                    )
+                )
+            }
+        )
+        return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
+            step_id="remote_points", data_schema=schema
+        )
+
+    async def async_step_remote_mismatch(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for explicit consent: the point's meter is not the P1 meter."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input.get("confirm"):
+                self._remote[CONF_TRUSTED_METERS] = [self._mismatch]
+                return await self._async_finish_remote(self._remote)
+            errors["base"] = "confirm_required"
+        return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
+            step_id="remote_mismatch",
+            data_schema=vol.Schema(
+                {vol.Required("confirm", default=False): BooleanSelector()}
+            ),
+            description_placeholders={
+                "remote_meter": self._mismatch,
+                "local_meter": self._local_meter_id() or "-",
+            },
+            errors=errors,
+        )
+
+
+class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
     """Set up a smart meter."""
 
     VERSION = 1
@@ -227,10 +379,42 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         detected = self._detected
         assert detected is not None
         if user_input is not None:
-            return self.async_create_entry(title=_title(detected), data=self._data)
+            return await self.async_step_remote_offer()
         return self.async_show_form(
             step_id="confirm",
             description_placeholders=_found(detected, self._data),
+        )
+
+    async def async_step_remote_offer(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer to import history from the grid operator as well."""
+        return self.async_show_menu(
+            step_id="remote_offer", menu_options=["remote", "finish"]
+        )
+
+    async def async_step_finish(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Create the entry with the local path only."""
+        assert self._detected is not None
+        return self.async_create_entry(title=_title(self._detected), data=self._data)
+
+    def _local_meter_id(self) -> str | None:
+        return self._data.get(CONF_EQUIPMENT_ID)
+
+    async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
+        assert self._detected is not None
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+            self.hass.config_entries.async_update_entry(
+                entry, options={**entry.options, CONF_REMOTE: remote}
+            )
+            return self.async_abort(reason="reauth_successful")
+        return self.async_create_entry(
+            title=_title(self._detected),
+            data=self._data,
+            options={CONF_REMOTE: remote},
         )
 
     async def async_step_reconfigure(
@@ -270,7 +454,7 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
                         LOGGER.info(
                             "Meter replaced behind %s", Endpoint.from_data(data)
                         )
-                    return self.async_update_reload_and_abort(
+                    return self._async_update_and_reload(
                         entry, unique_id=ident, data=self._data
                     )
         fields: dict[Any, Any] = {}
@@ -299,8 +483,33 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        """Ask for a new key: telegrams no longer decrypt with the stored one."""
+        """Ask for a new key: the meter's, or the consent service's."""
+        if entry_data.get("reauth") == "api_key":
+            return await self.async_step_reauth_remote()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_remote(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new API key after the consent service refused the old one."""
+        entry = self._get_reauth_entry()
+        remote = dict(entry.options.get(CONF_REMOTE, {}))
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            api_key = user_input[CONF_API_KEY].strip()
+            base_url = remote.get(CONF_BASE_URL) or DEFAULT_BASE_URL
+            if await self._async_points(api_key, base_url, errors) is not None:
+                remote[CONF_API_KEY] = api_key
+                self.hass.config_entries.async_update_entry(
+                    entry, options={**entry.options, CONF_REMOTE: remote}
+                )
+                return self.async_abort(reason="reauth_successful")
+        return self.async_show_form(
+            step_id="reauth_remote",
+            data_schema=vol.Schema({vol.Required(CONF_API_KEY): TextSelector()}),
+            description_placeholders={"meter": entry.title},
+            errors=errors,
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -318,13 +527,21 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             if detected is not None:
                 if _unique_id(detected, self._data) != entry.unique_id:
                     return self.async_abort(reason="wrong_meter")
-                return self.async_update_reload_and_abort(entry, data=self._data)
+                return self._async_update_and_reload(entry, data=self._data)
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(_key_schema(), user_input),
             description_placeholders={"endpoint": str(Endpoint.from_data(entry.data))},
             errors=errors,
         )
+
+    def _async_update_and_reload(
+        self, entry: ConfigEntry, **changes: Any
+    ) -> ConfigFlowResult:
+        """Store new settings; a loaded entry reloads itself when they change."""
+        if entry.state is ConfigEntryState.LOADED:
+            return self.async_update_and_abort(entry, **changes)
+        return self.async_update_reload_and_abort(entry, **changes)
 
     def _valid_keys(
         self, user_input: Mapping[str, Any], errors: dict[str, str]
@@ -409,16 +626,27 @@ class SlimmeMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self.async_step_confirm()
 
 
-class SlimmeMeterOptionsFlow(OptionsFlow):
-    """How often states may be written."""
+class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
+    """Update policy, and the remote path on or off."""
 
     async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose what to change."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["update_policy", "remote_manage"]
+        )
+
+    async def async_step_update_policy(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Set the minimum interval per group (0 = write every change)."""
         if user_input is not None:
             return self.async_create_entry(
-                data={key: int(value) for key, value in user_input.items()}
+                data={
+                    **self.config_entry.options,
+                    **{key: int(value) for key, value in user_input.items()},
+                }
             )
         selector = NumberSelector(
             NumberSelectorConfig(
@@ -436,10 +664,40 @@ class SlimmeMeterOptionsFlow(OptionsFlow):
             }
         )
         return self.async_show_form(
-            step_id="init",
+            step_id="update_policy",
             data_schema=self.add_suggested_values_to_schema(
                 schema, dict(self.config_entry.options)
             ),
+        )
+
+    async def async_step_remote_manage(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Link the remote path, or change or stop it."""
+        if CONF_REMOTE not in self.config_entry.options:
+            return await self.async_step_remote()
+        return self.async_show_menu(
+            step_id="remote_manage", menu_options=["remote", "remote_disable"]
+        )
+
+    async def async_step_remote_disable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Stop importing history; what was imported and live data stay."""
+        return self.async_create_entry(
+            data={
+                key: value
+                for key, value in self.config_entry.options.items()
+                if key != CONF_REMOTE
+            }
+        )
+
+    def _local_meter_id(self) -> str | None:
+        return self.config_entry.data.get(CONF_EQUIPMENT_ID)
+
+    async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
+        return self.async_create_entry(
+            data={**self.config_entry.options, CONF_REMOTE: remote}
         )
 
 

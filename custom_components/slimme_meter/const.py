@@ -34,3 +34,13 @@ BACKOFF_INITIAL: Final = 1.0
 BACKOFF_MAX: Final = 60.0
 STALL_FACTOR: Final = 3.0
 VALIDATION_TIMEOUT: Final = 30.0
+
+# Remote path (entry options, under CONF_REMOTE)
+CONF_REMOTE: Final = "remote"
+CONF_PROVIDER: Final = "provider"
+CONF_API_KEY: Final = "api_key"
+CONF_BASE_URL: Final = "base_url"
+CONF_EANS: Final = "eans"
+CONF_TRUSTED_METERS: Final = "trusted_meters"
+# Stable name of the meter's statistics; survives a replaced meter.
+CONF_METER_KEY: Final = "meter_key"

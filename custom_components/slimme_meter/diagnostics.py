@@ -8,10 +8,24 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTHENTICATION_KEY, CONF_ENCRYPTION_KEY, CONF_EQUIPMENT_ID
-from .runtime import SlimmeMeterConfigEntry
+from .const import (
+    CONF_API_KEY,
+    CONF_AUTHENTICATION_KEY,
+    CONF_ENCRYPTION_KEY,
+    CONF_EQUIPMENT_ID,
+    CONF_METER_KEY,
+)
+from .runtime import MeterRuntime, SlimmeMeterConfigEntry
 
-TO_REDACT = {CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY, CONF_EQUIPMENT_ID}
+TO_REDACT = {
+    CONF_ENCRYPTION_KEY,
+    CONF_AUTHENTICATION_KEY,
+    CONF_EQUIPMENT_ID,
+    CONF_METER_KEY,
+    CONF_API_KEY,
+    "eans",
+    "trusted_meters",
+}
 # Lines that identify the household's meters: equipment ids and logical names.
 _ID_LINE = re.compile(
     r"^(\d+-\d+:(?:96\.1\.[01]|96\.1\.255|42\.0\.0|0\.0\.0)(?:\*\d+)?)\(.*\)(?=\r?$)",
@@ -34,7 +48,7 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
             "unique_id": "**REDACTED**" if entry.unique_id else None,
         },
         "specification": runtime.spec.id,
@@ -49,13 +63,43 @@ async def async_get_config_entry_diagnostics(
             "rejected_by_reason": dict(counters.rejected_by_reason),
             "reconnects": counters.reconnects,
         },
-        "history": [
+        "connection_history": [
             {"time": time.isoformat(), "state": state, "reason": reason}
             for time, state, reason in counters.history
         ],
         "telegram": redact_telegram(snapshot.raw) if snapshot else None,
+        "history": _history(runtime),
+        "remote": _remote(runtime),
         "mbus": [
             {"channel": device.channel, "type": device.device_type, "unit": device.unit}
             for device in (snapshot.mbus if snapshot else ())
         ],
+    }
+
+
+def _history(runtime: MeterRuntime) -> dict[str, Any] | None:
+    """Return the merged history's ranges and counts (ids without the meter)."""
+    if runtime.history is None:
+        return None
+    return {
+        series: {**summary, "statistic_id": f"slimme_meter:**REDACTED**_{series}"}
+        for series, summary in runtime.history.summary().items()
+    }
+
+
+def _remote(runtime: MeterRuntime) -> dict[str, Any]:
+    """Return the remote path's state and sync progress."""
+    remote = runtime.remote
+    if remote is None:
+        return {"state": runtime.remote_state.value}
+    return {
+        "state": remote.state.value,
+        "provider": remote.provider.name,
+        "backfilled": remote.backfilled,
+        "has_cursor": remote.cursor is not None,
+        "last_sync": remote.last_sync.isoformat() if remote.last_sync else None,
+        "last_error": remote.last_error,
+        "readings_imported": remote.readings_imported,
+        "rejections": dict(remote.rejections),
+        "meter_mismatch": remote.mismatched_meter is not None,
     }

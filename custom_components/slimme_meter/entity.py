@@ -15,7 +15,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.event import async_call_later
 
-from .runtime import P1Runtime
+from .runtime import MeterRuntime
 
 _UNSET: Any = object()
 
@@ -30,7 +30,7 @@ class MeterEntity(Entity):
 
     def __init__(
         self,
-        runtime: P1Runtime,
+        runtime: MeterRuntime,
         description: EntityDescription,
         device_info: DeviceInfo,
         unique_id: str,

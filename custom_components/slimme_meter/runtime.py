@@ -1,8 +1,10 @@
-"""The one object per config entry: runs the P1 reader and holds what it saw.
+"""The one object per config entry: both paths of one meter and their state.
 
-Everything about the connection lives here: the latest snapshot, the link
-state, counters and the reconnect history. Entities subscribe to it and read
-from it; nothing else keeps connection state.
+It runs the P1 reader and holds what it saw (the latest snapshot, the link
+state, counters, the reconnect history), records the registers at each hour
+boundary into the merged history, and runs the remote path when one is
+configured. Entities subscribe to it and read from it; nothing else keeps
+connection state.
 """
 
 from __future__ import annotations
@@ -11,37 +13,52 @@ import asyncio
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+import time
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 
 from .const import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
+    CONF_API_KEY,
+    CONF_BASE_URL,
     CONF_COUNTER_INTERVAL,
+    CONF_EANS,
     CONF_EQUIPMENT_ID,
     CONF_LIVE_INTERVAL,
+    CONF_REMOTE,
+    CONF_TRUSTED_METERS,
     DOMAIN,
     LOGGER,
     STALL_FACTOR,
 )
+from .history import MergedHistory, Series
 from .p1.decode import DecryptionError, Snapshot, TelegramError
 from .p1.reader import LinkState, P1Reader, Stream
+from .remote.api import RemoteState
+from .remote.p4 import DEFAULT_BASE_URL, P4Provider, meter_matches
+from .remote.sync import RemoteSync
+from .repairs import sync_issues
 
 if TYPE_CHECKING:
     from .p1.connection import Endpoint
     from .p1.decode import Decoder
 
-type SlimmeMeterConfigEntry = ConfigEntry[P1Runtime]
+type SlimmeMeterConfigEntry = ConfigEntry[MeterRuntime]
 
 # Consecutive undecryptable frames after which the key is taken to be wrong.
 DECRYPTION_FAILURES_FOR_REAUTH = 3
 # Consecutive rejected telegrams after which one warning is logged.
 REJECTS_BEFORE_WARNING = 3
+# A register read this long after an hour began still counts as the boundary's.
+BOUNDARY_TOLERANCE = 60
+MBUS_SERIES = {"gas": Series.GAS, "water": Series.WATER}
 
 
 @dataclass(slots=True)
@@ -57,8 +74,8 @@ class Counters:
     )
 
 
-class P1Runtime:
-    """Runtime data of one entry: the local path of one meter."""
+class MeterRuntime:
+    """Runtime data of one entry: the local and remote path of one meter."""
 
     def __init__(
         self,
@@ -66,10 +83,17 @@ class P1Runtime:
         entry: SlimmeMeterConfigEntry,
         endpoint: Endpoint,
         decoder: Decoder,
+        history: MergedHistory | None = None,
     ) -> None:
         """Create the reader; start() runs it."""
         self.hass = hass
         self.entry = entry
+        self.history = history
+        self.remote: RemoteSync | None = None
+        self.data = dict(entry.data)  # what this runtime was set up with
+        self.remote_options: dict[str, Any] | None = None
+        self._hour: int | None = None
+        self._mbus_stamps: dict[int, datetime | None] = {}
         self.spec = decoder.spec
         self.snapshot: Snapshot | None = None
         self.state = LinkState.CONNECTING
@@ -109,7 +133,7 @@ class P1Runtime:
         )
 
     async def stop(self) -> None:
-        """Stop reading and close the port."""
+        """Stop both paths, close the port and keep the history."""
         if self._task is not None:
             self._task.cancel()
             try:
@@ -117,6 +141,119 @@ class P1Runtime:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self.remote is not None:
+            await self.remote.stop()
+        if self.history is not None:
+            await self.history.async_save()
+
+    async def async_configure_remote(self) -> None:
+        """Start, restart or stop the remote path as the entry's options say."""
+        if self.remote is not None:
+            await self.remote.stop()
+            self.remote = None
+        config: dict[str, Any] | None = self.entry.options.get(CONF_REMOTE)
+        self.remote_options = config
+        if config and self.history is not None:
+            provider = P4Provider(
+                async_get_clientsession(self.hass),
+                config[CONF_API_KEY],
+                config.get(CONF_BASE_URL) or DEFAULT_BASE_URL,
+            )
+            self.remote = RemoteSync(
+                self.hass,
+                provider,
+                self.history,
+                list(config[CONF_EANS]),
+                self.entry.entry_id,
+                meter_matches=self._meter_matches,
+                on_change=self._remote_changed,
+            )
+            await self.remote.async_load()
+            self.remote.start(
+                lambda coro, name: self.entry.async_create_background_task(
+                    self.hass, coro, name
+                )
+            )
+        self._remote_changed()
+
+    def _meter_matches(self, remote_meter: str) -> bool:
+        """Return whether the remote metering point's meter is the P1 meter."""
+        config = self.entry.options.get(CONF_REMOTE, {})
+        if remote_meter in config.get(CONF_TRUSTED_METERS, ()):
+            return True
+        local = self.entry.data.get(CONF_EQUIPMENT_ID)
+        return not local or meter_matches(remote_meter, local)
+
+    @callback
+    def _remote_changed(self) -> None:
+        remote = self.remote
+        sync_issues(
+            self.hass,
+            self.entry.entry_id,
+            self.entry.title,
+            remote.state if remote else None,
+            remote.mismatched_meter if remote else None,
+        )
+        if remote is not None and remote.state is RemoteState.AUTH_FAILED:
+            self.entry.async_start_reauth(
+                self.hass, data={**self.entry.data, "reauth": "api_key"}
+            )
+        self._notify()
+
+    @property
+    def remote_state(self) -> RemoteState:
+        """Return the state of the remote path."""
+        return self.remote.state if self.remote else RemoteState.NOT_CONFIGURED
+
+    @property
+    def active_path(self) -> str:
+        """Return which paths deliver data now."""
+        local = self.available
+        remote = self.remote is not None and self.remote.delivering
+        if local:
+            return "local_and_remote" if remote else "local_only"
+        return "remote_only" if remote else "none"
+
+    async def async_remove_remote_history(self) -> int:
+        """Delete what the remote path imported; local readings stay."""
+        assert self.history is not None
+        removed = await self.history.async_remove_remote()
+        self._notify()
+        return removed
+
+    def _record_history(self, snapshot: Snapshot, history: MergedHistory) -> None:
+        """Record registers at hour boundaries: once an hour, cheap otherwise."""
+        now = time.time()
+        hour = int(now) // 3600
+        changed = False
+        if hour != self._hour:
+            self._hour = hour
+            if now - hour * 3600 <= BOUNDARY_TOLERANCE:
+                boundary = datetime.fromtimestamp(hour * 3600, UTC)
+                for direction, series in (
+                    (1, Series.ELECTRICITY_IMPORT),
+                    (2, Series.ELECTRICITY_EXPORT),
+                ):
+                    if (value := snapshot.total(direction)) is not None:
+                        changed |= history.record_local(series, boundary, value)
+        for device in snapshot.mbus:
+            stamp = device.measured_at
+            if stamp is self._mbus_stamps.get(device.channel):
+                continue
+            self._mbus_stamps[device.channel] = stamp
+            mbus_series = MBUS_SERIES.get(device.kind or "")
+            if (
+                mbus_series is not None
+                and stamp is not None
+                and device.reading is not None
+                and not stamp.minute
+                and not stamp.second
+            ):
+                changed |= history.record_local(mbus_series, stamp, device.reading)
+        if changed:
+            self.entry.async_create_background_task(
+                self.hass, history.async_write(), f"{DOMAIN} history write"
+            )
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
@@ -144,6 +281,8 @@ class P1Runtime:
         self.last_telegram = dt_util.utcnow()
         self.counters.received += 1
         self._consecutive_rejects = 0
+        if self.history is not None:
+            self._record_history(snapshot, self.history)
         if snapshot.equipment_id != self.entry.data.get(CONF_EQUIPMENT_ID):
             self._check_meter(snapshot)
         if (
@@ -168,10 +307,9 @@ class P1Runtime:
             known,
             ident,
         )
+        self.data = {**self.entry.data, CONF_EQUIPMENT_ID: ident}
         self.hass.config_entries.async_update_entry(
-            self.entry,
-            unique_id=ident,
-            data={**self.entry.data, CONF_EQUIPMENT_ID: ident},
+            self.entry, unique_id=ident, data=self.data
         )
         ir.async_create_issue(
             self.hass,

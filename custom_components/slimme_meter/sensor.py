@@ -35,8 +35,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import DOMAIN
 from .entity import MeterEntity
 from .p1.decode import MBusDevice, Snapshot, decode_text, last_failure
+from .p1.reader import LinkState
 from .p1.specs import SPECS
-from .runtime import P1Runtime, SlimmeMeterConfigEntry
+from .remote.api import RemoteState
+from .runtime import MeterRuntime, SlimmeMeterConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -92,7 +94,7 @@ class MBusSensorDescription(SensorEntityDescription):
 class PathSensorDescription(SensorEntityDescription):
     """A value about the local path itself."""
 
-    value_fn: Callable[[P1Runtime], Any]
+    value_fn: Callable[[MeterRuntime], Any]
 
 
 def _code_value(code: str) -> Callable[[Snapshot], Any]:
@@ -177,17 +179,7 @@ def _reactive(key: str, code: str, energy: bool = False) -> MeterSensorDescripti
 
 
 def _total(direction: int) -> Callable[[Snapshot], Any]:
-    """Return the total register, or the sum of the tariff registers."""
-    codes = [f"{direction}.8.{tariff}" for tariff in (1, 2, 3, 4)]
-    total_code = f"{direction}.8.0"
-
-    def value(snapshot: Snapshot) -> Any:
-        if (total := snapshot.value(total_code)) is not None:
-            return total
-        values = [v for code in codes if (v := snapshot.value(code)) is not None]
-        return sum(values, Decimal(0)) if values else None
-
-    return value
+    return lambda snapshot: snapshot.total(direction)
 
 
 def _has_any(*codes: str) -> Callable[[Snapshot], bool]:
@@ -488,20 +480,6 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
     ),
 )
 
-# M-Bus device types (EN 13757-3) -> the kind of meter.
-MBUS_KINDS: Mapping[int, str] = {
-    3: "gas",
-    4: "heat",
-    12: "heat",
-    13: "heat",
-    10: "cold",
-    11: "cold",
-    6: "water",
-    7: "water",
-    21: "water",
-    22: "water",
-}
-
 _MBUS_CLASSES: Mapping[str, SensorDeviceClass] = {
     "gas": SensorDeviceClass.GAS,
     "water": SensorDeviceClass.WATER,
@@ -537,6 +515,48 @@ MBUS_SENSORS: Mapping[str, tuple[MBusSensorDescription, ...]] = {
 }
 
 PATH_SENSORS: tuple[PathSensorDescription, ...] = (
+    PathSensorDescription(
+        key="active_data_path",
+        translation_key="active_data_path",
+        device_class=SensorDeviceClass.ENUM,
+        options=["local_and_remote", "local_only", "remote_only", "none"],
+        value_fn=lambda runtime: runtime.active_path,
+    ),
+    PathSensorDescription(
+        key="local_path",
+        translation_key="local_path",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in LinkState],
+        value_fn=lambda runtime: runtime.state.value,
+    ),
+    PathSensorDescription(
+        key="remote_path",
+        translation_key="remote_path",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in RemoteState],
+        value_fn=lambda runtime: runtime.remote_state.value,
+    ),
+    PathSensorDescription(
+        key="last_remote_sync",
+        translation_key="last_remote_sync",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda runtime: runtime.remote.last_sync if runtime.remote else None,
+    ),
+    PathSensorDescription(
+        key="history_covered_until",
+        translation_key="history_covered_until",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda runtime: (
+            runtime.history.covered_until() if runtime.history else None
+        ),
+    ),
+    PathSensorDescription(
+        key="history_start",
+        translation_key="history_start",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda runtime: runtime.history.oldest() if runtime.history else None,
+    ),
     PathSensorDescription(
         key="last_telegram",
         translation_key="last_telegram",
@@ -605,7 +625,7 @@ def _model(header: str) -> str | None:
     return ident or None
 
 
-def electricity_device(runtime: P1Runtime) -> DeviceInfo:
+def electricity_device(runtime: MeterRuntime) -> DeviceInfo:
     """Describe the electricity meter."""
     snapshot = runtime.snapshot
     header = snapshot.header if snapshot else ""
@@ -620,7 +640,7 @@ def electricity_device(runtime: P1Runtime) -> DeviceInfo:
     )
 
 
-def mbus_device(runtime: P1Runtime, device: MBusDevice, kind: str) -> DeviceInfo:
+def mbus_device(runtime: MeterRuntime, device: MBusDevice, kind: str) -> DeviceInfo:
     """Describe an M-Bus meter."""
     return DeviceInfo(
         identifiers={(DOMAIN, f"{runtime.entry.entry_id}_mbus_{device.channel}")},
@@ -636,7 +656,7 @@ class MeterSensor(MeterEntity, SensorEntity):
 
     def __init__(
         self,
-        runtime: P1Runtime,
+        runtime: MeterRuntime,
         description: MeterSensorDescription,
         device_info: DeviceInfo,
     ) -> None:
@@ -681,7 +701,7 @@ class MBusSensor(MeterEntity, SensorEntity):
 
     def __init__(
         self,
-        runtime: P1Runtime,
+        runtime: MeterRuntime,
         description: MBusSensorDescription,
         device: MBusDevice,
         kind: str,
@@ -759,9 +779,7 @@ async def async_setup_entry(
                 known.add(meter_description.key)
                 new.append(MeterSensor(runtime, meter_description, device_info))
         for device in snapshot.mbus:
-            kind = MBUS_KINDS.get(device.device_type or 0)
-            if kind is None and device.device_type is None and device.unit == "m3":
-                kind = "gas"  # DSMR 2.2 and some meters leave the type out
+            kind = device.kind
             for description in MBUS_SENSORS.get(kind or "", ()):
                 key = f"mbus_{device.channel}_{description.key}"
                 if key not in known:

@@ -87,6 +87,21 @@ def decode_text(value: str | None) -> str | None:
     return value
 
 
+# M-Bus device types (EN 13757-3) -> the kind of meter.
+MBUS_KINDS: Mapping[int, str] = {
+    3: "gas",
+    4: "heat",
+    12: "heat",
+    13: "heat",
+    10: "cold",
+    11: "cold",
+    6: "water",
+    7: "water",
+    21: "water",
+    22: "water",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MBusDevice:
     """One device on an M-Bus channel: gas, water, heat or cold meter."""
@@ -98,6 +113,18 @@ class MBusDevice:
     unit: str | None
     measured_at: datetime | None
     valve: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """Return gas, water, heat or cold, from the device type."""
+        if self.device_type is None:
+            # DSMR 2.2 and some meters leave the type out; m³ there is gas.
+            return "gas" if self.unit == "m3" else None
+        return MBUS_KINDS.get(self.device_type)
+
+
+_TOTALS = {1: "1.8.0", 2: "2.8.0"}
+_TARIFFS = {d: tuple(f"{d}.8.{t}" for t in (1, 2, 3, 4)) for d in (1, 2)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +152,17 @@ class Snapshot:
         """Return a text value, decoded when the meter sends it hex-encoded."""
         value = self.value(code)
         return decode_text(value) if isinstance(value, str) else None
+
+    def total(self, direction: int) -> Decimal | None:
+        """Return import (1) or export (2) energy: x.8.0, or its tariffs' sum."""
+        objects = self.objects
+        total = objects.get(_TOTALS[direction])
+        if total is not None:
+            return total.value  # type: ignore[no-any-return]
+        values = [
+            obj.value for code in _TARIFFS[direction] if (obj := objects.get(code))
+        ]
+        return sum(values, Decimal(0)) if values else None
 
     @property
     def equipment_id(self) -> str | None:

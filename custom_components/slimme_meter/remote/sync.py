@@ -1,0 +1,271 @@
+"""Backfill and daily sync of the grid operator's readings into the history.
+
+Runs as a background task: first a backfill of everything the source keeps,
+page by page and resumable (the cursor is stored after every page), then one
+sync a day when the previous day's readings become available, and a catch-up
+at start-up. Transient errors back off exponentially (a 429 waits as long as
+the provider asks). Consent ended, read-out switched off, a meter that cannot
+be read remotely, a refused key or a metering point whose meter is not the P1
+meter stop fetching until the user acts; what was imported stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+import logging
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from ..const import DOMAIN
+from ..history import MergedHistory, Series
+from .api import (
+    STOPPED_STATES,
+    Batch,
+    Provider,
+    Reading,
+    Register,
+    RemoteError,
+    RemoteState,
+    UnavailableError,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+SERIES: dict[Register, Series] = {
+    Register.ELECTRICITY_IMPORT: Series.ELECTRICITY_IMPORT,
+    Register.ELECTRICITY_EXPORT: Series.ELECTRICITY_EXPORT,
+    Register.GAS: Series.GAS,
+}
+DAILY_SYNC_TIME = time(7, 30)  # the previous day's readings are there by then
+RETRY_INITIAL = 300.0
+RETRY_MAX = 6 * 3600.0
+MAX_PAGES_PER_RUN = 10_000
+STORAGE_VERSION = 1
+
+
+def hourly(readings: Iterable[Reading]) -> dict[Series, list[tuple[datetime, int]]]:
+    """Keep the readings that fall on a whole hour, per series."""
+    result: dict[Series, list[tuple[datetime, int]]] = {}
+    for reading in readings:
+        moment = reading.time
+        if moment.minute or moment.second or moment.microsecond:
+            continue
+        result.setdefault(SERIES[reading.register], []).append((moment, reading.value))
+    return result
+
+
+class RemoteSync:
+    """The remote path of one meter."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        provider: Provider,
+        history: MergedHistory,
+        eans: list[str],
+        storage_key: str,
+        *,
+        meter_matches: Callable[[str], bool],
+        on_change: Callable[[], None],
+    ) -> None:
+        """Set up; start() runs it."""
+        self.hass = hass
+        self.provider = provider
+        self.history = history
+        self.eans = eans
+        self.state = RemoteState.BACKFILLING
+        self.last_sync: datetime | None = None
+        self.last_error: str | None = None
+        self.backfilled = False
+        self.cursor: str | None = None
+        self.readings_imported = 0
+        self.rejections: Counter[str] = Counter()
+        self.mismatched_meter: str | None = None
+        self._meter_matches = meter_matches
+        self._on_change = on_change
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.remote.{storage_key}"
+        )
+        self._retry = RETRY_INITIAL
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def delivering(self) -> bool:
+        """Return whether the remote path delivers (or is about to)."""
+        return self.state in (
+            RemoteState.ACTIVE,
+            RemoteState.BACKFILLING,
+            RemoteState.AWAITING_DATA,
+        )
+
+    async def async_load(self) -> None:
+        """Restore progress: the cursor and whether the backfill finished."""
+        data = await self._store.async_load() or {}
+        self.cursor = data.get("cursor")
+        self.backfilled = bool(data.get("backfilled"))
+        if last := data.get("last_sync"):
+            self.last_sync = dt_util.parse_datetime(last)
+        if self.backfilled:
+            self.state = RemoteState.ACTIVE
+
+    def start(self, create_task: Callable[..., asyncio.Task[None]]) -> None:
+        """Run the sync loop in the background."""
+        self._task = create_task(self._run(), f"{DOMAIN} remote sync")
+
+    async def stop(self) -> None:
+        """Stop the loop and keep the progress."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._save()
+
+    def request_sync(self) -> None:
+        """Sync now (an action, or the user fixed what stopped the path)."""
+        if self.state in STOPPED_STATES or self.mismatched_meter:
+            self.mismatched_meter = None
+            self._set_state(
+                RemoteState.ACTIVE if self.backfilled else RemoteState.BACKFILLING
+            )
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            delay = await self.async_sync()
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def async_sync(self) -> float | None:
+        """Fetch every page there is; return seconds until the next attempt."""
+        if self.state in STOPPED_STATES or self.mismatched_meter:
+            return None  # until the user acts
+        if not self.backfilled:
+            self._set_state(RemoteState.BACKFILLING)
+        run = _Run()
+        try:
+            for _ in range(MAX_PAGES_PER_RUN):
+                batch = await self.provider.readings(self.eans, self.cursor)
+                if not await self._apply(batch, run):
+                    return None
+                if not batch.more:
+                    break
+        except RemoteError as err:
+            return self._failed(err)
+        except Exception as err:  # never let the loop die
+            _LOGGER.exception("Unexpected error while importing history")
+            return self._failed(RemoteError(f"unexpected error: {err}"))
+        self.backfilled = True
+        self.last_sync = dt_util.utcnow()
+        await self._save()
+        if run.temporary and not run.changed:
+            # The grid operator could not deliver (faulty meter, outage): retry.
+            return self._failed(UnavailableError("the grid operator has no data yet"))
+        self._retry = RETRY_INITIAL
+        self.last_error = None
+        self._set_state(
+            RemoteState.AWAITING_DATA
+            if run.awaiting and not run.changed
+            else RemoteState.ACTIVE
+        )
+        return self._until_daily_sync()
+
+    async def _apply(self, batch: Batch, run: _Run) -> bool:
+        """Merge one page; return False when the path must stop."""
+        for meter_id in batch.meter_ids:
+            if not self._meter_matches(meter_id):
+                self.mismatched_meter = meter_id
+                _LOGGER.warning(
+                    "The grid operator reports meter %s for this connection, which"
+                    " is not the meter on the P1 port; history import is paused",
+                    meter_id,
+                )
+                self._on_change()
+                return False
+        for rejection in batch.rejections:
+            self.rejections[rejection.code] += 1
+            if rejection.state in STOPPED_STATES:
+                self.last_error = f"{rejection.code}: {rejection.text or ''}".strip()
+                _LOGGER.warning(
+                    "The grid operator refused the readings of %s (%s); history"
+                    " import stops, live P1 data is not affected",
+                    rejection.ean,
+                    self.last_error,
+                )
+                self._set_state(rejection.state)
+                await self._save()
+                return False
+            run.temporary = run.temporary or rejection.state is not None
+            run.awaiting = run.awaiting or rejection.code == "010"
+        changed = 0
+        for series, readings in hourly([*batch.daily, *batch.readings]).items():
+            changed += self.history.merge_remote(series, readings)
+        self.readings_imported += changed
+        run.changed += changed
+        if changed:
+            await self.history.async_write()
+            self._on_change()
+        self.cursor = batch.cursor or self.cursor
+        await self._save()
+        return True
+
+    def _failed(self, err: RemoteError) -> float | None:
+        self.last_error = str(err)
+        self._set_state(err.state)
+        if err.state in STOPPED_STATES:
+            _LOGGER.warning("History import stopped: %s", err)
+            return None
+        delay = err.retry_after if err.retry_after is not None else self._retry
+        self._retry = min(self._retry * 2, RETRY_MAX)
+        _LOGGER.debug("History import failed (%s); retrying in %.0f s", err, delay)
+        return delay
+
+    def _until_daily_sync(self) -> float:
+        now = dt_util.now()
+        next_run = datetime.combine(now.date(), DAILY_SYNC_TIME, now.tzinfo)
+        if next_run <= now:
+            next_run += timedelta(days=1)
+        return (next_run - now).total_seconds()
+
+    def _set_state(self, state: RemoteState) -> None:
+        if state != self.state:
+            self.state = state
+            self._on_change()
+
+    async def _save(self) -> None:
+        await self._store.async_save(
+            {
+                "cursor": self.cursor,
+                "backfilled": self.backfilled,
+                "last_sync": self.last_sync.isoformat() if self.last_sync else None,
+            }
+        )
+
+    async def async_forget(self) -> None:
+        """Start over: the next sync backfills everything again."""
+        self.cursor = None
+        self.backfilled = False
+        await self._save()
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one sync run met."""
+
+    changed: int = 0
+    temporary: bool = False
+    awaiting: bool = False

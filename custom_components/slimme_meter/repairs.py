@@ -1,0 +1,147 @@
+"""Repairs for the remote path: read-out off, consent ended, another meter.
+
+Each issue says plainly that live P1 data keeps flowing; only the history
+import waits for the user.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.selector import TextSelector
+
+from .const import CONF_API_KEY, CONF_REMOTE, CONF_TRUSTED_METERS, DOMAIN
+from .remote.api import RemoteState
+
+if TYPE_CHECKING:
+    from homeassistant.components.repairs import RepairsFlowResult
+
+try:
+    import probatio as vol
+except ImportError:  # Home Assistant before 2026.10 validates with voluptuous
+    import voluptuous as vol  # type: ignore[no-redef]
+
+ISSUES: dict[RemoteState | str, str] = {
+    RemoteState.READOUT_SWITCHED_OFF: "readout_switched_off",
+    RemoteState.CONSENT_ENDED: "consent_ended",
+    RemoteState.NOT_REMOTELY_READABLE: "not_remotely_readable",
+    "mismatch": "meter_mismatch",
+}
+
+
+def issue_id(kind: str, entry_id: str) -> str:
+    """Return the id of an entry's issue of one kind."""
+    return f"{kind}_{entry_id}"
+
+
+def sync_issues(
+    hass: HomeAssistant,
+    entry_id: str,
+    title: str,
+    state: RemoteState | None,
+    mismatched_meter: str | None,
+) -> None:
+    """Raise the issue that matches the remote state; clear the others."""
+    active = ISSUES["mismatch"] if mismatched_meter else ISSUES.get(state or "")
+    for kind in ISSUES.values():
+        if kind != active:
+            ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
+    if active is None:
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(active, entry_id),
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=active,
+        translation_placeholders={
+            "meter": title,
+            "remote_meter": mismatched_meter or "",
+        },
+        data={"entry_id": entry_id, "meter_id": mismatched_meter or ""},
+    )
+
+
+class RemoteRepairFlow(RepairsFlow):
+    """Fix an issue of the remote path of one entry."""
+
+    def __init__(self, kind: str, data: dict[str, Any]) -> None:
+        """Remember which entry and issue."""
+        self.kind = kind
+        self.entry_id = str(data["entry_id"])
+        self.meter_id = str(data.get("meter_id") or "")
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Offer what fits the issue."""
+        options = ["check_again", "disable_remote"]
+        if self.kind == "consent_ended":
+            options = ["new_key", "disable_remote"]
+        elif self.kind == "meter_mismatch":
+            options = ["trust_meter", "disable_remote"]
+        return self.async_show_menu(step_id="init", menu_options=options)
+
+    def _entry(self) -> Any:
+        return self.hass.config_entries.async_get_entry(self.entry_id)
+
+    def _update_remote(self, **changes: Any) -> None:
+        entry = self._entry()
+        remote = {**entry.options.get(CONF_REMOTE, {}), **changes}
+        self.hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_REMOTE: remote}
+        )
+
+    async def async_step_check_again(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Try the remote path again (after switching read-out back on)."""
+        entry = self._entry()
+        if entry is not None and entry.runtime_data.remote is not None:
+            entry.runtime_data.remote.request_sync()
+        return self.async_create_entry(data={})
+
+    async def async_step_disable_remote(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Turn the remote path off; imported history and live data stay."""
+        entry = self._entry()
+        options = {
+            key: value for key, value in entry.options.items() if key != CONF_REMOTE
+        }
+        self.hass.config_entries.async_update_entry(entry, options=options)
+        return self.async_create_entry(data={})
+
+    async def async_step_trust_meter(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Import anyway: the user confirms the metering point is theirs."""
+        entry = self._entry()
+        trusted = [*entry.options.get(CONF_REMOTE, {}).get(CONF_TRUSTED_METERS, [])]
+        self._update_remote(**{CONF_TRUSTED_METERS: [*trusted, self.meter_id]})
+        return self.async_create_entry(data={})
+
+    async def async_step_new_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Enter the API key of a new consent."""
+        if user_input is not None:
+            self._update_remote(**{CONF_API_KEY: user_input[CONF_API_KEY].strip()})
+            return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="new_key",
+            data_schema=vol.Schema({vol.Required(CONF_API_KEY): TextSelector()}),
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    """Create the flow that fixes an issue."""
+    kind = next(kind for kind in ISSUES.values() if issue_id.startswith(kind))
+    return RemoteRepairFlow(kind, data or {})
