@@ -62,6 +62,7 @@ TARIFF_1 = "sensor.electricity_meter_energy_import_tariff_1"
 VOLTAGE_1 = "sensor.electricity_meter_voltage_phase_1"
 GAS = "sensor.gas_meter_gas_consumption"
 GAS_MEASURED = "sensor.gas_meter_last_measurement"
+GAS_VALVE = "sensor.gas_meter_valve_state"
 REJECTED = "sensor.electricity_meter_telegrams_rejected"
 RECEIVED = "sensor.electricity_meter_telegrams_received"
 RECONNECTS = "sensor.electricity_meter_reconnects"
@@ -492,7 +493,7 @@ async def test_new_values_and_mbus_devices_add_entities(
     ids = {
         e.entity_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)
     }
-    assert ids - first == {EXPORT, NET_POWER, GAS, GAS_MEASURED}
+    assert ids - first == {EXPORT, NET_POWER, GAS, GAS_MEASURED, GAS_VALVE}
 
     # The same layout again adds nothing.
     await send(hass, server, entry, power("00.300"))

@@ -149,7 +149,9 @@ class RemoteSteps:
             ),
             vol.Required(CONF_API_KEY): TextSelector(),
         }
-        if getattr(self, "show_advanced_options", False):
+        # The context, not the show_advanced_options property: that is deprecated
+        # in newer Home Assistant releases, where it is always true and warns.
+        if self.context.get("show_advanced_options", False):  # type: ignore[attr-defined]
             fields[vol.Optional(CONF_BASE_URL, default=DEFAULT_BASE_URL)] = (
                 TextSelector()
             )
@@ -405,12 +407,6 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
 
     async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
         assert self._detected is not None
-        if self.source == SOURCE_REAUTH:
-            entry = self._get_reauth_entry()
-            self.hass.config_entries.async_update_entry(
-                entry, options={**entry.options, CONF_REMOTE: remote}
-            )
-            return self.async_abort(reason="reauth_successful")
         return self.async_create_entry(
             title=_title(self._detected),
             data=self._data,
@@ -494,6 +490,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         """Ask for a new API key after the consent service refused the old one."""
         entry = self._get_reauth_entry()
         remote = dict(entry.options.get(CONF_REMOTE, {}))
+        if not remote:
+            # Switched off since the key was refused: no key left to replace.
+            return self.async_abort(reason="remote_not_linked")
         errors: dict[str, str] = {}
         if user_input is not None:
             api_key = user_input[CONF_API_KEY].strip()
@@ -540,7 +539,13 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Store new settings; a loaded entry reloads itself when they change."""
         if entry.state is ConfigEntryState.LOADED:
-            return self.async_update_and_abort(entry, **changes)
+            # Not async_update_and_abort: Home Assistant 2025.4 does not have it.
+            self.hass.config_entries.async_update_entry(entry, **changes)
+            return self.async_abort(
+                reason="reconfigure_successful"
+                if self.source == SOURCE_RECONFIGURE
+                else "reauth_successful"
+            )
         return self.async_update_reload_and_abort(entry, **changes)
 
     def _valid_keys(

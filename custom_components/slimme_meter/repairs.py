@@ -80,6 +80,9 @@ class RemoteRepairFlow(RepairsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> RepairsFlowResult:
         """Offer what fits the issue."""
+        if self._entry() is None:
+            # The entry was removed: nothing is left to fix.
+            return self.async_create_entry(data={})
         options = ["check_again", "disable_remote"]
         if self.kind == "consent_ended":
             options = ["new_key", "disable_remote"]
@@ -101,9 +104,10 @@ class RemoteRepairFlow(RepairsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> RepairsFlowResult:
         """Try the remote path again (after switching read-out back on)."""
-        entry = self._entry()
-        if entry is not None and entry.runtime_data.remote is not None:
-            entry.runtime_data.remote.request_sync()
+        # No runtime data while the entry is not loaded; it checks at setup.
+        runtime = getattr(self._entry(), "runtime_data", None)
+        if runtime is not None and runtime.remote is not None:
+            runtime.remote.request_sync()
         return self.async_create_entry(data={})
 
     async def async_step_disable_remote(

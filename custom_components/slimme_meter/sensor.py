@@ -249,8 +249,20 @@ def _peak_history(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-def _message(snapshot: Snapshot) -> str | None:
-    return decode_text(snapshot.value("96.13.0"))
+def _text(code: str) -> Callable[[Snapshot], str | None]:
+    return lambda snapshot: decode_text(snapshot.value(code))
+
+
+def _diagnostic_text(key: str, code: str) -> MeterSensorDescription:
+    """Describe a text line (messages, states), diagnostic and disabled."""
+    return MeterSensorDescription(
+        key=key,
+        translation_key=key,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=_text(code),
+        exists_fn=_has(code),
+    )
 
 
 def _timestamp(snapshot: Snapshot) -> datetime | None:
@@ -429,14 +441,14 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
     _count("voltage_swells_l1", "32.36.0"),
     _count("voltage_swells_l2", "52.36.0"),
     _count("voltage_swells_l3", "72.36.0"),
-    MeterSensorDescription(
-        key="text_message",
-        translation_key="text_message",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=_message,
-        exists_fn=_has("96.13.0"),
-    ),
+    _diagnostic_text("text_message", "96.13.0"),
+    _diagnostic_text("text_message_code", "96.13.1"),
+    _diagnostic_text("text_message_2", "96.13.2"),
+    _diagnostic_text("text_message_3", "96.13.3"),
+    _diagnostic_text("text_message_4", "96.13.4"),
+    _diagnostic_text("text_message_5", "96.13.5"),
+    _diagnostic_text("breaker_state", "96.3.10"),
+    _diagnostic_text("equipment_state", "96.5.5"),
     _reading(
         "power_threshold",
         "17.0.0",
@@ -509,6 +521,13 @@ MBUS_SENSORS: Mapping[str, tuple[MBusSensorDescription, ...]] = {
             device_class=SensorDeviceClass.TIMESTAMP,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=lambda device: device.measured_at,
+        ),
+        MBusSensorDescription(
+            key=f"{kind}_valve",
+            translation_key="valve_state",
+            entity_category=EntityCategory.DIAGNOSTIC,
+            entity_registry_enabled_default=False,
+            value_fn=lambda device: device.valve,
         ),
     )
     for kind in ("gas", "water", "heat", "cold")
@@ -709,7 +728,7 @@ class MBusSensor(MeterEntity, SensorEntity):
         """Bind to one M-Bus channel."""
         self.channel = device.channel
         self.update_group = description.update_group
-        if description.device_class is not SensorDeviceClass.TIMESTAMP:
+        if description.state_class is SensorStateClass.TOTAL_INCREASING:
             self._attr_native_unit_of_measurement = UNITS.get(device.unit or "")
             if kind in ("heat", "cold") and device.unit == "m3":
                 self._attr_device_class = None

@@ -73,10 +73,12 @@ def crc16(data: bytes) -> int:
     return crc
 
 
-def decode_text(value: str | None) -> str | None:
+def decode_text(value: Any) -> str | None:
     """Return hex-encoded printable text decoded (ids, messages), else as is."""
-    if not value:
-        return value or None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return str(value)
     if len(value) % 2 == 0:
         try:
             text = unhexlify(value).decode("ascii")

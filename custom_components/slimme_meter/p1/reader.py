@@ -66,6 +66,7 @@ class P1Reader:
         self.interval = decoder.spec.interval
         self._last_valid: float | None = None
         self._connected = False
+        self._consumer_failed = False
 
     async def run(self, stream: Stream | None = None) -> None:
         """Read until cancelled; start with an already opened stream if given."""
@@ -128,5 +129,11 @@ class P1Reader:
         if not self._connected:
             self._connected = True
             self._on_state(LinkState.CONNECTED, None)
-        self._on_snapshot(snapshot)
+        try:
+            self._on_snapshot(snapshot)
+        except Exception:
+            # A fault in what consumes the values must not stop the reading.
+            if not self._consumer_failed:
+                self._consumer_failed = True
+                _LOGGER.exception("Error while handling a telegram")
         return True

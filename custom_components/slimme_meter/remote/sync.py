@@ -31,6 +31,7 @@ from .api import (
     Provider,
     Reading,
     Register,
+    Rejection,
     RemoteError,
     RemoteState,
     UnavailableError,
@@ -196,19 +197,12 @@ class RemoteSync:
                 )
                 self._on_change()
                 return False
+        stop: Rejection | None = None
         for rejection in batch.rejections:
             self.rejections[rejection.code] += 1
             if rejection.state in STOPPED_STATES:
-                self.last_error = f"{rejection.code}: {rejection.text or ''}".strip()
-                _LOGGER.warning(
-                    "The grid operator refused the readings of %s (%s); history"
-                    " import stops, live P1 data is not affected",
-                    rejection.ean,
-                    self.last_error,
-                )
-                self._set_state(rejection.state)
-                await self._save()
-                return False
+                stop = stop or rejection
+                continue
             run.temporary = run.temporary or rejection.state is not None
             run.awaiting = run.awaiting or rejection.code == "010"
         changed = 0
@@ -219,8 +213,20 @@ class RemoteSync:
         if changed:
             await self.history.async_write()
             self._on_change()
+        # Also past a stopping rejection: the feed sends it once, and reading
+        # it again would stop the path for good once the user fixed the cause.
         self.cursor = batch.cursor or self.cursor
         await self._save()
+        if stop is not None and stop.state is not None:
+            self.last_error = f"{stop.code}: {stop.text or ''}".strip()
+            _LOGGER.warning(
+                "The grid operator refused the readings of %s (%s); history"
+                " import stops, live P1 data is not affected",
+                stop.ean,
+                self.last_error,
+            )
+            self._set_state(stop.state)
+            return False
         return True
 
     def _failed(self, err: RemoteError) -> float | None:
@@ -239,7 +245,9 @@ class RemoteSync:
         next_run = datetime.combine(now.date(), DAILY_SYNC_TIME, now.tzinfo)
         if next_run <= now:
             next_run += timedelta(days=1)
-        return (next_run - now).total_seconds()
+        # Not next_run - now: with one tzinfo that is wall-clock time, an hour
+        # off on the nights the clocks change.
+        return next_run.timestamp() - now.timestamp()
 
     def _set_state(self, state: RemoteState) -> None:
         if state != self.state:
