@@ -10,4 +10,7 @@
 - :mod:`simulators.tcp` and :mod:`simulators.serial_pty`: the TCP and pty streams.
 - :mod:`simulators.p1`: both streams and the command line
   (``python -m simulators.p1 --help``).
+- :mod:`simulators.p4_data` and :mod:`simulators.p4`: the consent API (Dutch P4
+  through Smart Data Solutions) serving the same household's readings, with
+  switches for every rejection and failure (``python -m simulators.p4 --help``).
 """
