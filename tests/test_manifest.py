@@ -1,0 +1,133 @@
+"""The files HACS and Home Assistant read: manifest, hacs.json, translations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+COMPONENT = ROOT / "custom_components" / "slimme_meter"
+MANIFEST_KEYS = {
+    "domain",
+    "name",
+    "after_dependencies",
+    "codeowners",
+    "config_flow",
+    "dependencies",
+    "documentation",
+    "integration_type",
+    "iot_class",
+    "issue_tracker",
+    "loggers",
+    "requirements",
+    "single_config_entry",
+    "usb",
+    "version",
+}
+HACS_KEYS = {
+    "name",
+    "content_in_root",
+    "country",
+    "filename",
+    "hacs",
+    "hide_default_branch",
+    "homeassistant",
+    "persistent_directory",
+    "zip_release",
+}
+URL = re.compile(r"https?://|www\.", re.IGNORECASE)
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    leaves: dict[str, str] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            leaves |= _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves[prefix + key] = value
+    return leaves
+
+
+def test_manifest_follows_hassfest_rules() -> None:
+    manifest = _load(COMPONENT / "manifest.json")
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    assert set(keys) <= MANIFEST_KEYS
+    for required in ("codeowners", "documentation", "iot_class", "version"):
+        assert manifest[required]
+    assert manifest["domain"] == "slimme_meter" == COMPONENT.name
+    assert manifest["documentation"].startswith("https://")
+    assert "home-assistant.io" not in manifest["documentation"]
+    assert "voluptuous" not in " ".join(manifest["requirements"])
+    requirements = (ROOT / "requirements" / "common.txt").read_text()
+    for requirement in manifest["requirements"]:
+        assert requirement in requirements.splitlines()
+    for matcher in manifest["usb"]:
+        assert set(matcher) <= {"vid", "pid", "description", "manufacturer"}
+        assert re.fullmatch(r"[0-9A-F]{4}", matcher["vid"])
+
+
+def test_hacs_json() -> None:
+    hacs = _load(ROOT / "hacs.json")
+    assert set(hacs) <= HACS_KEYS
+    assert hacs["name"]
+    oldest = (ROOT / "requirements" / "oldest.txt").read_text()
+    assert "0.13.236" in oldest  # the phcc release that pins Home Assistant 2025.4.4
+    assert hacs["homeassistant"] == "2025.4.0"
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_translations_match_strings(language: str) -> None:
+    strings = _leaves(_load(COMPONENT / "strings.json"))
+    translation = _leaves(_load(COMPONENT / "translations" / f"{language}.json"))
+    assert set(translation) == set(strings)
+    for key, text in translation.items():
+        assert "[%key:" not in text, key
+        assert not URL.search(text), key
+        assert set(PLACEHOLDER.findall(text)) == set(
+            PLACEHOLDER.findall(strings[key])
+        ), key
+
+
+def test_english_translation_is_strings() -> None:
+    assert _load(COMPONENT / "translations" / "en.json") == _load(
+        COMPONENT / "strings.json"
+    )
+
+
+def test_every_entity_and_state_is_translated() -> None:
+    from custom_components.slimme_meter.sensor import (
+        MBUS_SENSORS,
+        METER_SENSORS,
+        PATH_SENSORS,
+    )
+
+    sensors = _load(COMPONENT / "strings.json")["entity"]["sensor"]
+    descriptions = [
+        *METER_SENSORS,
+        *PATH_SENSORS,
+        *(d for group in MBUS_SENSORS.values() for d in group),
+    ]
+    for description in descriptions:
+        assert description.translation_key in sensors, description.key
+        if description.options:
+            assert set(description.options) <= set(
+                sensors[description.translation_key]["state"]
+            ), description.key
+
+
+def test_services_are_described() -> None:
+    services = (COMPONENT / "services.yaml").read_text()
+    names = re.findall(r"^(\w+):", services, re.MULTILINE)
+    strings = _load(COMPONENT / "strings.json")["services"]
+    assert set(names) == set(strings)
