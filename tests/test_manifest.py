@@ -131,3 +131,16 @@ def test_services_are_described() -> None:
     names = re.findall(r"^(\w+):", services, re.MULTILINE)
     strings = _load(COMPONENT / "strings.json")["services"]
     assert set(names) == set(strings)
+
+
+def test_brand_images() -> None:
+    from PIL import Image
+
+    brand = COMPONENT / "brand"
+    for prefix in ("", "dark_"):
+        for name, size in (("icon", 256), ("logo", 128)):
+            with Image.open(brand / f"{prefix}{name}.png") as image:
+                assert image.height == size
+                assert image.mode == "RGBA"
+            with Image.open(brand / f"{prefix}{name}@2x.png") as image:
+                assert image.height == size * 2
