@@ -64,9 +64,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) 
         await history.async_load()
     runtime = MeterRuntime(hass, entry, endpoint, decoder, history)
     entry.runtime_data = runtime
+    # The remote path first: its sensors start with its real state, never
+    # with a passing "not configured".
+    await runtime.async_configure_remote()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     runtime.start(stream)
-    await runtime.async_configure_remote()
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 

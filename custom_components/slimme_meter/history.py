@@ -179,6 +179,9 @@ class MergedHistory:
         data = await self._store.async_load() or {}
         for name, readings in data.get("series", {}).items():
             self.series[Series(name)] = SeriesHistory.from_json(readings)
+        # Rows a stopped write left out are written with the next change.
+        for name, hour_end in data.get("dirty", {}).items():
+            self._series(Series(name))._dirty(int(hour_end))
 
     def _series(self, series: Series) -> SeriesHistory:
         if series not in self.series:
@@ -226,7 +229,8 @@ class MergedHistory:
     async def async_write(self) -> None:
         """Write every changed row and all later sums; persist the readings."""
         async with self._write_lock:
-            for series, history in self.series.items():
+            # A copy: readings of a new series may come in while this yields.
+            for series, history in list(self.series.items()):
                 if history.dirty_from is None:
                     continue
                 start = bisect_left(history.hours, history.dirty_from)
@@ -234,7 +238,14 @@ class MergedHistory:
                 rows = history.rows(start)
                 for offset in range(0, len(rows), WRITE_CHUNK):
                     self._add(series, rows[offset : offset + WRITE_CHUNK])
-                    await asyncio.sleep(0)
+                    try:
+                        await asyncio.sleep(0)
+                    except asyncio.CancelledError:
+                        # Stopped halfway (unload, shutdown): keep the rest
+                        # dirty, or those rows would never be written.
+                        if offset + WRITE_CHUNK < len(rows):
+                            history._dirty(rows[offset + WRITE_CHUNK][0])
+                        raise
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     def _add(self, series: Series, rows: list[tuple[int, int, int]]) -> None:
@@ -266,7 +277,12 @@ class MergedHistory:
             "series": {
                 series.value: history.to_json()
                 for series, history in self.series.items()
-            }
+            },
+            "dirty": {
+                series.value: history.dirty_from
+                for series, history in self.series.items()
+                if history.dirty_from is not None
+            },
         }
 
     async def async_save(self) -> None:

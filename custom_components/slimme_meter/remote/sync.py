@@ -101,7 +101,8 @@ class RemoteSync:
     @property
     def delivering(self) -> bool:
         """Return whether the remote path delivers (or is about to)."""
-        return self.state in (
+        # Paused for another meter it delivers nothing until the user acts.
+        return not self.mismatched_meter and self.state in (
             RemoteState.ACTIVE,
             RemoteState.BACKFILLING,
             RemoteState.AWAITING_DATA,
@@ -143,8 +144,9 @@ class RemoteSync:
 
     async def _run(self) -> None:
         while True:
-            delay = await self.async_sync()
+            # Cleared before the run: a request made during it runs it again.
             self._wake.clear()
+            delay = await self.async_sync()
             try:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
