@@ -150,6 +150,7 @@ async def test_backfill_on_first_link(
         assert stamps[1:] == [home.p4.feed[i].stamp for i in (3, 7, 11)]
         stored = hass_storage[f"slimme_meter.remote.{entry.entry_id}"]["data"]
         assert stored == {
+            "eans": remote.eans,
             "cursor": home.p4.feed[11].stamp,
             "backfilled": True,
             "last_sync": remote.last_sync.isoformat(),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
@@ -18,7 +21,7 @@ from .const import (
     CONF_SPEC,
     DOMAIN,
 )
-from .history import MergedHistory
+from .history import STORAGE_VERSION, MergedHistory
 from .p1.connection import Endpoint
 from .p1.decode import Decoder
 from .p1.specs import SPECS
@@ -113,3 +116,17 @@ async def async_remove_config_entry_device(
         domain == DOMAIN and (ident == entry.entry_id or ident in present)
         for domain, ident in device.identifiers
     )
+
+
+async def async_remove_entry(
+    hass: HomeAssistant, entry: SlimmeMeterConfigEntry
+) -> None:
+    """Delete what this entry stored: its merged history and sync progress.
+
+    The long-term statistics stay; remove them in the statistics developer
+    tools if they are no longer wanted.
+    """
+    for kind in ("history", "remote"):
+        await Store[Any](
+            hass, STORAGE_VERSION, f"{DOMAIN}.{kind}.{entry.entry_id}"
+        ).async_remove()

@@ -238,7 +238,7 @@ class MeterRuntime:
                         changed |= history.record_local(series, boundary, value)
         for device in snapshot.mbus:
             stamp = device.measured_at
-            if stamp is self._mbus_stamps.get(device.channel):
+            if stamp == self._mbus_stamps.get(device.channel):
                 continue
             self._mbus_stamps[device.channel] = stamp
             mbus_series = MBUS_SERIES.get(device.kind or "")

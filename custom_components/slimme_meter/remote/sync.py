@@ -111,6 +111,10 @@ class RemoteSync:
     async def async_load(self) -> None:
         """Restore progress: the cursor and whether the backfill finished."""
         data = await self._store.async_load() or {}
+        if sorted(data.get("eans") or self.eans) != sorted(self.eans):
+            # Other connections were linked: fetch their whole history too.
+            # What is already there merges again without changing anything.
+            data = {}
         self.cursor = data.get("cursor")
         self.backfilled = bool(data.get("backfilled"))
         if last := data.get("last_sync"):
@@ -259,6 +263,7 @@ class RemoteSync:
     async def _save(self) -> None:
         await self._store.async_save(
             {
+                "eans": self.eans,
                 "cursor": self.cursor,
                 "backfilled": self.backfilled,
                 "last_sync": self.last_sync.isoformat() if self.last_sync else None,
