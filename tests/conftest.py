@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 from unittest.mock import patch
 
 import pytest
 
 import custom_components.slimme_meter  # noqa: F401  (import before phcc's testing config)
+
+from .server import TelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_TELEGRAMS = Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams"
@@ -24,3 +26,12 @@ def fast_validation() -> Generator[None]:
     """Make the config flow's listening time short."""
     with patch("custom_components.slimme_meter.config_flow.VALIDATION_TIMEOUT", 2.0):
         yield
+
+
+@pytest.fixture
+async def server(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
+    """A loopback TCP server playing telegrams to the integration."""
+    srv = TelegramServer()
+    await srv.start()
+    yield srv
+    await srv.stop()

@@ -15,7 +15,6 @@ from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.p1.decode import crc16
 
 from .conftest import FIXTURES, SHARED_TELEGRAMS
-from .server import TelegramServer
 
 V5 = (SHARED_TELEGRAMS / "v5_plain_iskra_mt382.txt").read_bytes()
 V4 = (SHARED_TELEGRAMS / "v4_2_kaifa.txt").read_bytes()
@@ -132,27 +131,6 @@ async def until(
     async with asyncio.timeout(timeout):
         while not condition():  # noqa: ASYNC110  (polls state that others own)
             await asyncio.sleep(step)
-
-
-class PlayServer(TelegramServer):
-    """TelegramServer that also tells when its clients go away."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.disconnects = 0
-
-    async def _client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            await super()._client(reader, writer)
-        finally:
-            self.disconnects += 1
-
-    @property
-    def clients(self) -> int:
-        """Return the number of connected clients."""
-        return len(self._writers)
 
 
 class Pty:

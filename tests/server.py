@@ -13,6 +13,7 @@ class TelegramServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.connections = 0
+        self.disconnects = 0
         self.connected = asyncio.Event()
         self.on_connect: bytes = b""
 
@@ -34,6 +35,12 @@ class TelegramServer:
             pass
         finally:
             self._writers.discard(writer)
+            self.disconnects += 1
+
+    @property
+    def clients(self) -> int:
+        """Return the number of connected clients."""
+        return len(self._writers)
 
     async def send(self, data: bytes) -> None:
         for writer in list(self._writers):

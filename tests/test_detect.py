@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -51,14 +51,6 @@ from .p1_helpers import (
 from .server import TelegramServer
 
 SERIAL_BASES = [(115200, 8, "N"), (115200, 7, "E"), (9600, 7, "E")]
-
-
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
-    srv = TelegramServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 @pytest.fixture

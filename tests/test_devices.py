@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
-import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.slimme_meter import async_remove_config_entry_device
@@ -23,14 +21,6 @@ WATER_LINES = (
     b"0-2:96.1.1(3853414731323334353637383930)\r\n"
     b"0-2:24.2.1(200512134558S)(00872.234*m3)\r\n"
 )
-
-
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
-    srv = TelegramServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def _received(hass: HomeAssistant, entry: MockConfigEntry, count: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 import json
 from unittest.mock import patch
 
@@ -23,13 +23,13 @@ from .helpers import (
     V5,
     V5_EQUIPMENT_HEX,
     V5_EQUIPMENT_ID,
-    PlayServer,
     bad_crc,
     encrypt,
     meter_entry,
     setup_meter,
     until,
 )
+from .server import TelegramServer
 
 GAS_ID = "2222ABCD123456789"
 GAS_HEX = "3232323241424344313233343536373839"
@@ -44,16 +44,8 @@ def fast_backoff() -> Generator[None]:
         yield
 
 
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[PlayServer]:
-    srv = PlayServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
 async def test_diagnostics_of_a_running_meter(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = meter_entry(server.port, options={"live_interval": 5})
     assert await setup_meter(hass, entry)
@@ -115,7 +107,9 @@ async def test_diagnostics_of_a_running_meter(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_diagnostics_redact_keys(hass: HomeAssistant, server: PlayServer) -> None:
+async def test_diagnostics_redact_keys(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
     entry = meter_entry(
         server.port,
         spec="MSn",
@@ -146,7 +140,7 @@ async def test_diagnostics_redact_keys(hass: HomeAssistant, server: PlayServer) 
 
 
 async def test_diagnostics_before_any_telegram(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = meter_entry(server.port, equipment_id=None)
     assert await setup_meter(hass, entry)

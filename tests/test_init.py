@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 import socket
 from unittest.mock import AsyncMock, patch
 
@@ -23,7 +23,6 @@ from custom_components.slimme_meter.const import DOMAIN
 from .helpers import (
     V5,
     V5_EQUIPMENT_ID,
-    PlayServer,
     Pty,
     meter_entry,
     power,
@@ -31,6 +30,7 @@ from .helpers import (
     state_of,
     until,
 )
+from .server import TelegramServer
 
 POWER = "sensor.electricity_meter_power_import"
 GAS = "sensor.gas_meter_gas_consumption"
@@ -43,14 +43,6 @@ def fast_backoff() -> Generator[None]:
         patch("custom_components.slimme_meter.runtime.BACKOFF_MAX", 0.08),
     ):
         yield
-
-
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[PlayServer]:
-    srv = PlayServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 def _entry(port: int, spec: str = "5") -> MockConfigEntry:
@@ -68,7 +60,7 @@ def _entry(port: int, spec: str = "5") -> MockConfigEntry:
     )
 
 
-async def test_setup_and_values(hass: HomeAssistant, server: PlayServer) -> None:
+async def test_setup_and_values(hass: HomeAssistant, server: TelegramServer) -> None:
     entry = _entry(server.port)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -126,7 +118,7 @@ async def test_setup_retries_when_the_serial_port_is_busy(
 
 
 async def test_unload_stops_the_reader_and_reload_works(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     server.on_connect = V5
     entry = meter_entry(server.port)
@@ -168,7 +160,7 @@ async def test_unload_stops_the_reader_and_reload_works(
 
 
 async def test_options_apply_without_reconnecting(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = meter_entry(server.port, options={"live_interval": 5})
     assert await setup_meter(hass, entry)
@@ -187,7 +179,7 @@ async def test_options_apply_without_reconnecting(
 
 
 async def test_platform_unload_failure_keeps_reading(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     server.on_connect = V5
     entry = meter_entry(server.port)
@@ -231,7 +223,7 @@ async def test_serial_entry_through_a_pty(hass: HomeAssistant) -> None:
 
 
 async def test_remove_only_devices_gone_from_the_telegram(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     server.on_connect = V5
     entry = meter_entry(server.port)
@@ -262,7 +254,7 @@ async def test_remove_only_devices_gone_from_the_telegram(
 
 
 async def test_remove_device_before_any_telegram(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = meter_entry(server.port)
     assert await setup_meter(hass, entry)

@@ -19,7 +19,6 @@ from .helpers import (
     V4,
     V5,
     V5_EQUIPMENT_ID,
-    PlayServer,
     Pty,
     bad_crc,
     body,
@@ -28,6 +27,7 @@ from .helpers import (
     until,
     with_crc,
 )
+from .server import TelegramServer
 
 CONNECTING = LinkState.CONNECTING
 CONNECTED = LinkState.CONNECTED
@@ -83,19 +83,11 @@ class Recorder:
                 await task
 
 
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[PlayServer]:
-    srv = PlayServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-def tcp(server: PlayServer) -> Endpoint:
+def tcp(server: TelegramServer) -> Endpoint:
     return Endpoint(host="127.0.0.1", port=server.port)
 
 
-async def test_telegrams_reach_on_snapshot(server: PlayServer) -> None:
+async def test_telegrams_reach_on_snapshot(server: TelegramServer) -> None:
     rec = Recorder(tcp(server))
     server.on_connect = V5
     async with rec.running():
@@ -116,7 +108,7 @@ async def test_telegrams_reach_on_snapshot(server: PlayServer) -> None:
     assert server.connections == 1
 
 
-async def test_server_close_reconnects(server: PlayServer) -> None:
+async def test_server_close_reconnects(server: TelegramServer) -> None:
     rec = Recorder(tcp(server))
     server.on_connect = V5
     async with rec.running():
@@ -136,7 +128,7 @@ async def test_server_close_reconnects(server: PlayServer) -> None:
 
 
 async def test_backoff_doubles_while_server_is_gone_and_resets(
-    server: PlayServer,
+    server: TelegramServer,
 ) -> None:
     rec = Recorder(tcp(server), backoff_initial=0.02, backoff_max=0.08)
     server.on_connect = V5
@@ -173,7 +165,7 @@ async def test_backoff_doubles_while_server_is_gone_and_resets(
             assert following[3] - time >= delay - 0.005
 
 
-async def test_stall_without_data_reconnects(server: PlayServer) -> None:
+async def test_stall_without_data_reconnects(server: TelegramServer) -> None:
     # V5 meters send every second; 0.1 x 1 s (no less than 0.1 s) is the watchdog.
     rec = Recorder(tcp(server), stall_factor=0.1, min_stall_timeout=0.1)
     assert rec.reader.stall_timeout() == pytest.approx(0.1)
@@ -198,7 +190,7 @@ async def test_stall_without_data_reconnects(server: PlayServer) -> None:
     ids=["invalid-telegrams", "garbage"],
 )
 async def test_stall_while_only_invalid_data_arrives(
-    server: PlayServer, payload: bytes, reasons: set[str]
+    server: TelegramServer, payload: bytes, reasons: set[str]
 ) -> None:
     rec = Recorder(tcp(server), stall_factor=0.1, min_stall_timeout=0.15)
 
@@ -225,7 +217,7 @@ async def test_stall_while_only_invalid_data_arrives(
         assert len(rec.rejects) >= 3  # data kept coming, the watchdog fired anyway
 
 
-async def test_rejected_telegrams_keep_the_connection(server: PlayServer) -> None:
+async def test_rejected_telegrams_keep_the_connection(server: TelegramServer) -> None:
     rec = Recorder(tcp(server))
     non_ascii = edit(V5, (b"0-0:96.13.0()", b"0-0:96.13.0(caf\xe9)"))
     noise = with_crc(b"/XYZ5\r\n\r\nthis is no telegram\r\n!")
@@ -264,7 +256,7 @@ async def test_rejected_telegrams_keep_the_connection(server: PlayServer) -> Non
     assert server.connections == 1
 
 
-async def test_interval_follows_the_meter(server: PlayServer) -> None:
+async def test_interval_follows_the_meter(server: TelegramServer) -> None:
     # A DSMR 4 meter nominally sends every 10 s: the watchdog starts at 30 s.
     rec = Recorder(tcp(server), spec="4", stall_factor=3.0, min_stall_timeout=0.05)
     assert rec.reader.interval == 10
@@ -352,7 +344,7 @@ async def test_read_error_without_message() -> None:
     assert closable.closed == 1
 
 
-async def test_cancel_closes_the_connection(server: PlayServer) -> None:
+async def test_cancel_closes_the_connection(server: TelegramServer) -> None:
     rec = Recorder(tcp(server))
     server.on_connect = V5
     async with rec.running() as task:

@@ -7,7 +7,7 @@ drives it with telegram bytes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 from datetime import datetime, timedelta
 from decimal import Decimal
 import logging
@@ -44,7 +44,6 @@ from .helpers import (
     V5,
     V5_EQUIPMENT_HEX,
     V5_EQUIPMENT_ID,
-    PlayServer,
     bad_crc,
     edit,
     encrypt,
@@ -54,6 +53,7 @@ from .helpers import (
     state_of,
     until,
 )
+from .server import TelegramServer
 
 POWER = "sensor.electricity_meter_power_import"
 NET_POWER = "sensor.electricity_meter_net_power"
@@ -102,16 +102,8 @@ def all_entities() -> Generator[None]:
         yield
 
 
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[PlayServer]:
-    srv = PlayServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
 async def start(
-    hass: HomeAssistant, server: PlayServer, entry: MockConfigEntry | None = None
+    hass: HomeAssistant, server: TelegramServer, entry: MockConfigEntry | None = None
 ) -> MockConfigEntry:
     """Set up an entry against the server and wait for its connection."""
     entry = entry or meter_entry(server.port)
@@ -121,7 +113,7 @@ async def start(
 
 
 async def send(
-    hass: HomeAssistant, server: PlayServer, entry: MockConfigEntry, data: bytes
+    hass: HomeAssistant, server: TelegramServer, entry: MockConfigEntry, data: bytes
 ) -> None:
     """Send bytes and wait until the runtime has handled a telegram or a reject."""
     counters = entry.runtime_data.counters
@@ -151,7 +143,7 @@ def messages(caplog: pytest.LogCaptureFixture, level: int, text: str) -> list[st
 
 
 async def test_unavailable_while_disconnected_and_logged_once(
-    hass: HomeAssistant, server: PlayServer, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, server: TelegramServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
     server.on_connect = V5
@@ -201,7 +193,7 @@ async def test_unavailable_while_disconnected_and_logged_once(
 
 async def test_rejected_telegrams_are_counted_and_warned_once(
     hass: HomeAssistant,
-    server: PlayServer,
+    server: TelegramServer,
     caplog: pytest.LogCaptureFixture,
     all_entities: None,
 ) -> None:
@@ -233,7 +225,7 @@ async def test_rejected_telegrams_are_counted_and_warned_once(
 
 
 async def test_meter_swap_keeps_entities(
-    hass: HomeAssistant, server: PlayServer, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, server: TelegramServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     entry = await start(hass, server)
     await send(hass, server, entry, V5)
@@ -284,7 +276,7 @@ async def test_meter_swap_keeps_entities(
 )
 async def test_no_swap_without_both_ids(
     hass: HomeAssistant,
-    server: PlayServer,
+    server: TelegramServer,
     equipment_id: str | None,
     telegram: bytes,
 ) -> None:
@@ -304,7 +296,7 @@ async def test_no_swap_without_both_ids(
 
 
 async def test_decryption_failures_start_reauth(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = meter_entry(
         server.port,
@@ -352,7 +344,7 @@ async def test_decryption_failures_start_reauth(
 
 
 async def test_no_state_write_when_nothing_changed(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = await start(hass, server)
     await send(hass, server, entry, V5)
@@ -387,7 +379,7 @@ async def test_no_state_write_when_nothing_changed(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_coalescing_window(hass: HomeAssistant, server: PlayServer) -> None:
+async def test_coalescing_window(hass: HomeAssistant, server: TelegramServer) -> None:
     with patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1000.0):
         entry = await start(hass, server)
     runtime: MeterRuntime = entry.runtime_data
@@ -448,7 +440,7 @@ async def test_coalescing_window(hass: HomeAssistant, server: PlayServer) -> Non
 
 
 async def test_change_after_the_window_is_written_at_once(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = await start(hass, server)
     await send(hass, server, entry, V5)
@@ -465,7 +457,7 @@ async def test_change_after_the_window_is_written_at_once(
 
 
 async def test_new_values_and_mbus_devices_add_entities(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = await start(hass, server)
     await send(hass, server, entry, V5_BARE)
@@ -503,7 +495,7 @@ async def test_new_values_and_mbus_devices_add_entities(
 
 
 async def test_runtime_listeners_and_stop(
-    hass: HomeAssistant, server: PlayServer
+    hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = await start(hass, server)
     runtime: MeterRuntime = entry.runtime_data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -30,14 +29,6 @@ SAMPLES = {
     "q3d_easymeter": SHARED_TELEGRAMS / "q3d_easymeter_esy5q3db1024_com1.txt",
     "luxembourg_crc_fixed": FIXTURES / "luxembourg_spec_example_crc_fixed.txt",
 }
-
-
-@pytest.fixture
-async def server(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
-    srv = TelegramServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def _load(
