@@ -1,0 +1,1 @@
+"""Benchmarks of the Slimme Meter integration against core dsmr (never shipped)."""
