@@ -9,6 +9,7 @@ from unittest.mock import patch
 import pytest
 
 import custom_components.slimme_meter  # noqa: F401  (import before phcc's testing config)
+from simulators.p4 import P4Simulator
 
 from .server import TelegramServer
 
@@ -35,3 +36,12 @@ async def server(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
     await srv.start()
     yield srv
     await srv.stop()
+
+
+@pytest.fixture
+async def sim(socket_enabled: None) -> AsyncGenerator[P4Simulator]:
+    """The consent API with two days of one household's readings."""
+    simulator = P4Simulator(history_days=2)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()

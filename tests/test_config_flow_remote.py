@@ -6,7 +6,7 @@ for the real ones; the recorder runs, so a linked entry starts its remote path.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
 
@@ -47,24 +47,6 @@ def auto_enable_custom_integrations(
     """Start the recorder before Home Assistant: linked entries import history."""
 
 
-@pytest.fixture
-async def p1(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
-    """A loopback P1 meter; set on_connect to what it sends."""
-    server = TelegramServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def sim(socket_enabled: None) -> AsyncGenerator[P4Simulator]:
-    """The consent API with two days of one household's readings."""
-    simulator = P4Simulator(history_days=2)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
 def own_telegram(sim: P4Simulator) -> bytes:
     """A telegram of the simulated household's own meter."""
     return render_telegram("nl_dsmr5_gas", sim.meter)
@@ -103,17 +85,21 @@ async def configure(hass: HomeAssistant, flow_id: str, user_input: Any) -> Resul
 
 
 async def offer(
-    hass: HomeAssistant, p1: TelegramServer, telegram: bytes, *, advanced: bool = True
+    hass: HomeAssistant,
+    server: TelegramServer,
+    telegram: bytes,
+    *,
+    advanced: bool = True,
 ) -> Result:
     """Run the local steps of the config flow up to the remote offer."""
-    p1.on_connect = telegram
+    server.on_connect = telegram
     context: dict[str, Any] = {"source": config_entries.SOURCE_USER}
     if advanced:
         context["show_advanced_options"] = True
     result = await hass.config_entries.flow.async_init(DOMAIN, context=context)
     flow_id = result["flow_id"]
     result = await configure(hass, flow_id, {"next_step_id": "network"})
-    result = await configure(hass, flow_id, network_input(p1.port))
+    result = await configure(hass, flow_id, network_input(server.port))
     assert_form(result, "confirm", None)
     result = await configure(hass, flow_id, {})
     assert result["type"] is FlowResultType.MENU
@@ -123,10 +109,14 @@ async def offer(
 
 
 async def remote_form(
-    hass: HomeAssistant, p1: TelegramServer, telegram: bytes, *, advanced: bool = True
+    hass: HomeAssistant,
+    server: TelegramServer,
+    telegram: bytes,
+    *,
+    advanced: bool = True,
 ) -> Result:
     """Run the config flow up to the form asking for the API key."""
-    result = await offer(hass, p1, telegram, advanced=advanced)
+    result = await offer(hass, server, telegram, advanced=advanced)
     result = await configure(hass, result["flow_id"], {"next_step_id": "remote"})
     assert_form(result, "remote", {})
     return result
@@ -155,9 +145,9 @@ async def until_remote(entry: Any, state: RemoteState) -> None:
 
 
 async def test_finish_creates_entry_without_remote(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    result = await offer(hass, p1, own_telegram(sim))
+    result = await offer(hass, server, own_telegram(sim))
     result = await configure(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Smart meter ISk5\\2MT382-1000"
@@ -174,9 +164,9 @@ async def test_finish_creates_entry_without_remote(
 
 
 async def test_remote_links_matching_meter(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    result = await remote_form(hass, p1, own_telegram(sim))
+    result = await remote_form(hass, server, own_telegram(sim))
     flow_id = result["flow_id"]
     assert fields(result) == ["provider", "api_key", "base_url"]
     assert field_default(result, "provider") == "nl_p4"
@@ -224,10 +214,10 @@ async def test_remote_links_matching_meter(
 
 
 async def test_remote_points_pick_and_plain_labels(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     """Points without address or meter number; other products are left out."""
-    result = await remote_form(hass, p1, V5)
+    result = await remote_form(hass, server, V5)
     flow_id = result["flow_id"]
 
     def bare(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -252,10 +242,10 @@ async def test_remote_points_pick_and_plain_labels(
 
 
 async def test_gas_point_of_another_meter_needs_no_consent(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     """Only the electricity point's meter is the P1 meter."""
-    result = await remote_form(hass, p1, own_telegram(sim))
+    result = await remote_form(hass, server, own_telegram(sim))
     flow_id = result["flow_id"]
     result = await configure(hass, flow_id, link_input(sim))
     result = await configure(hass, flow_id, {"eans": [GAS]})
@@ -309,11 +299,11 @@ FAULTS: dict[
 
 @pytest.mark.parametrize("case", FAULTS)
 async def test_remote_errors_then_success(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator, case: str
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, case: str
 ) -> None:
     """Each error keeps the flow on the form; the next try links."""
     fault, wrong, error = FAULTS[case]
-    result = await remote_form(hass, p1, own_telegram(sim))
+    result = await remote_form(hass, server, own_telegram(sim))
     flow_id = result["flow_id"]
     fault(sim)
     user_input = link_input(sim, **wrong(sim))
@@ -336,10 +326,10 @@ async def test_remote_errors_then_success(
 
 
 async def test_remote_mismatch_needs_consent(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     """The consent service's meter is not the one on the P1 port."""
-    result = await remote_form(hass, p1, V5)
+    result = await remote_form(hass, server, V5)
     flow_id = result["flow_id"]
     result = await configure(hass, flow_id, link_input(sim))
     result = await configure(hass, flow_id, {"eans": [ELECTRICITY, GAS]})
@@ -375,11 +365,11 @@ async def test_remote_mismatch_needs_consent(
 
 
 async def test_base_url_only_in_advanced_mode(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     """Without advanced mode the service's default address is used."""
     with patch(f"{FLOW}.DEFAULT_BASE_URL", sim.url):
-        result = await remote_form(hass, p1, own_telegram(sim), advanced=False)
+        result = await remote_form(hass, server, own_telegram(sim), advanced=False)
         flow_id = result["flow_id"]
         assert fields(result) == ["provider", "api_key"]
         result = await configure(
@@ -412,13 +402,13 @@ def linked_options(sim: P4Simulator, **changes: Any) -> dict[str, Any]:
 
 async def setup_entry(
     hass: HomeAssistant,
-    p1: TelegramServer,
+    server: TelegramServer,
     sim: P4Simulator,
     options: dict[str, Any] | None = None,
 ) -> MockConfigEntry:
     """Set up the household's meter, reading the P1 port."""
-    p1.on_connect = own_telegram(sim)
-    entry = meter_entry(p1.port, equipment_id=sim.meter.equipment_id)
+    server.on_connect = own_telegram(sim)
+    entry = meter_entry(server.port, equipment_id=sim.meter.equipment_id)
     entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(entry, options=options or {})
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -442,9 +432,9 @@ async def options(hass: HomeAssistant, flow_id: str, user_input: Any) -> Result:
 
 
 async def test_options_link_remote_without_reconnecting(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    entry = await setup_entry(hass, p1, sim, {"live_interval": 5})
+    entry = await setup_entry(hass, server, sim, {"live_interval": 5})
     runtime = entry.runtime_data
     assert runtime.remote is None
 
@@ -469,7 +459,7 @@ async def test_options_link_remote_without_reconnecting(
     await until_remote(entry, RemoteState.ACTIVE)
     assert runtime.remote_options == linked_options(sim)
     assert runtime.intervals["live"] == 5
-    assert p1.connections == 1
+    assert server.connections == 1
     assert runtime.state is LinkState.CONNECTED
     await unload(hass, entry)
     assert hass.config_entries.options.async_progress() == []
@@ -502,9 +492,9 @@ async def test_options_link_asks_consent_for_another_meter(
 
 
 async def test_options_update_policy_keeps_remote(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    entry = await setup_entry(hass, p1, sim, {"remote": linked_options(sim)})
+    entry = await setup_entry(hass, server, sim, {"remote": linked_options(sim)})
     await until_remote(entry, RemoteState.ACTIVE)
     remote = entry.runtime_data.remote
 
@@ -527,10 +517,10 @@ async def test_options_update_policy_keeps_remote(
 
 
 async def test_options_relink_and_disable(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     entry = await setup_entry(
-        hass, p1, sim, {"counter_interval": 60, "remote": linked_options(sim)}
+        hass, server, sim, {"counter_interval": 60, "remote": linked_options(sim)}
     )
     runtime = entry.runtime_data
     await until_remote(entry, RemoteState.ACTIVE)
@@ -575,7 +565,7 @@ async def test_options_relink_and_disable(
     assert runtime.remote_options is None
     assert runtime.remote_state is RemoteState.NOT_CONFIGURED
     assert runtime.active_path == "local_only"
-    assert p1.connections == 1
+    assert server.connections == 1
     await unload(hass, entry)
 
 
@@ -584,11 +574,11 @@ async def test_options_relink_and_disable(
 
 
 async def test_refused_key_asks_for_a_new_one(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     """The service refuses the key: the runtime starts the reauth flow."""
     entry = await setup_entry(
-        hass, p1, sim, {"live_interval": 1, "remote": linked_options(sim)}
+        hass, server, sim, {"live_interval": 1, "remote": linked_options(sim)}
     )
     await until_remote(entry, RemoteState.ACTIVE)
     sim.api_key = "new-key"
@@ -617,7 +607,7 @@ async def test_refused_key_asks_for_a_new_one(
     await hass.async_block_till_done()
     await until_remote(entry, RemoteState.ACTIVE)
     assert sim.requests[-1].api_key == "new-key"
-    assert p1.connections == 1
+    assert server.connections == 1
     assert_no_flows(hass)
     await unload(hass, entry)
 

@@ -7,7 +7,6 @@ manager the frontend uses. Live P1 data keeps flowing throughout.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 import importlib.util
 import sys
 from typing import Any
@@ -58,22 +57,6 @@ async def setup_repairs(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, "repairs", {})
 
 
-@pytest.fixture
-async def p1(socket_enabled: None) -> AsyncGenerator[TelegramServer]:
-    server = TelegramServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def sim(socket_enabled: None) -> AsyncGenerator[P4Simulator]:
-    simulator = P4Simulator(history_days=2)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
 def remote_meter(sim: P4Simulator) -> str:
     meter_id = sim.metering_point(DEFAULT_ELECTRICITY_EAN)["MeterId"]
     assert isinstance(meter_id, str)
@@ -91,7 +74,7 @@ def linked(sim: P4Simulator, **changes: Any) -> dict[str, Any]:
 
 async def setup_linked(
     hass: HomeAssistant,
-    p1: TelegramServer,
+    server: TelegramServer,
     sim: P4Simulator,
     *,
     own_meter: bool = True,
@@ -103,11 +86,11 @@ async def setup_linked(
     simulated household's.
     """
     if own_meter:
-        p1.on_connect = render_telegram("nl_dsmr5_gas", sim.meter)
-        entry = meter_entry(p1.port, equipment_id=sim.meter.equipment_id)
+        server.on_connect = render_telegram("nl_dsmr5_gas", sim.meter)
+        entry = meter_entry(server.port, equipment_id=sim.meter.equipment_id)
     else:
-        p1.on_connect = V5
-        entry = meter_entry(p1.port, equipment_id=V5_ID)
+        server.on_connect = V5
+        entry = meter_entry(server.port, equipment_id=V5_ID)
     entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(
         entry, options={"live_interval": 2, "remote": linked(sim), **(options or {})}
@@ -169,11 +152,11 @@ async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 @pytest.mark.parametrize("code", STOPPING_CODES)
 async def test_rejection_raises_one_issue(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator, code: str
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, code: str
 ) -> None:
     kind, state = STOPPING_CODES[code]
     sim.reject(code, DEFAULT_ELECTRICITY_EAN)
-    entry = await setup_linked(hass, p1, sim)
+    entry = await setup_linked(hass, server, sim)
     await until_state(entry, state)
     await hass.async_block_till_done()
 
@@ -193,9 +176,9 @@ async def test_rejection_raises_one_issue(
 
 
 async def test_other_meter_raises_mismatch_issue(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    entry = await setup_linked(hass, p1, sim, own_meter=False)
+    entry = await setup_linked(hass, server, sim, own_meter=False)
     await until(lambda: entry.runtime_data.remote.mismatched_meter is not None)
     await hass.async_block_till_done()
     assert our_issues(hass) == [f"meter_mismatch_{entry.entry_id}"]
@@ -216,12 +199,12 @@ async def test_other_meter_raises_mismatch_issue(
 
 @pytest.mark.parametrize("code", ["038", "039"])
 async def test_check_again_resumes(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator, code: str
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, code: str
 ) -> None:
     """Read-out is back on: checking again imports what came since."""
     kind, state = STOPPING_CODES[code]
     sim.reject(code)
-    entry = await setup_linked(hass, p1, sim)
+    entry = await setup_linked(hass, server, sim)
     await until_state(entry, state)
     remote = entry.runtime_data.remote
     imported = remote.readings_imported
@@ -245,11 +228,11 @@ async def test_check_again_resumes(
 
 @pytest.mark.parametrize("code", ["038", "039", "040"])
 async def test_disable_remote(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator, code: str
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, code: str
 ) -> None:
     kind, state = STOPPING_CODES[code]
     sim.reject(code)
-    entry = await setup_linked(hass, p1, sim)
+    entry = await setup_linked(hass, server, sim)
     runtime = entry.runtime_data
     await until_state(entry, state)
 
@@ -266,16 +249,16 @@ async def test_disable_remote(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is runtime
     assert runtime.state is LinkState.CONNECTED
-    assert p1.connections == 1
+    assert server.connections == 1
     await unload(hass, entry)
 
 
 @pytest.mark.parametrize("code", ["040", "008"])
 async def test_consent_ended_new_key(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator, code: str
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, code: str
 ) -> None:
     sim.reject(code)
-    entry = await setup_linked(hass, p1, sim)
+    entry = await setup_linked(hass, server, sim)
     await until_state(entry, RemoteState.CONSENT_ENDED)
     first = entry.runtime_data.remote
 
@@ -302,16 +285,16 @@ async def test_consent_ended_new_key(
     await until_state(entry, RemoteState.ACTIVE)
     assert sim.requests[-1].api_key == "new-consent"
     assert our_issues(hass) == []
-    assert p1.connections == 1
+    assert server.connections == 1
     await unload(hass, entry)
 
 
 async def test_trust_meter(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     entry = await setup_linked(
         hass,
-        p1,
+        server,
         sim,
         own_meter=False,
         options={"remote": linked(sim, trusted_meters=["12345678"])},
@@ -338,9 +321,9 @@ async def test_trust_meter(
 
 
 async def test_mismatch_disable_remote(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    entry = await setup_linked(hass, p1, sim, own_meter=False)
+    entry = await setup_linked(hass, server, sim, own_meter=False)
     await until(lambda: entry.runtime_data.remote.mismatched_meter is not None)
     result = await fix_menu(hass, "meter_mismatch", entry.entry_id)
     result = await fix(hass, result["flow_id"], {"next_step_id": "disable_remote"})
@@ -357,10 +340,10 @@ async def test_mismatch_disable_remote(
 
 
 async def test_check_again_while_entry_not_loaded(
-    hass: HomeAssistant, p1: TelegramServer, sim: P4Simulator
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
     sim.reject("038")
-    entry = await setup_linked(hass, p1, sim)
+    entry = await setup_linked(hass, server, sim)
     await until_state(entry, RemoteState.READOUT_SWITCHED_OFF)
     await unload(hass, entry)
     assert entry.state is ConfigEntryState.NOT_LOADED
