@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+import os
 from pathlib import Path
 from unittest.mock import patch
 
@@ -15,6 +16,9 @@ from .server import TelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_TELEGRAMS = Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams"
+
+# The fault soak runs on request only: scripts/test soak.
+collect_ignore = [] if os.environ.get("SLIMME_LANE") == "soak" else ["soak"]
 
 
 @pytest.fixture(autouse=True)

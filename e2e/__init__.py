@@ -1,0 +1,1 @@
+"""Browser tests against the development stack."""

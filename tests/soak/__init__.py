@@ -1,0 +1,1 @@
+"""Fault soak: long runs with injected faults (scripts/test soak)."""
