@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import ipaddress
+import math
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeassistant.components.usb import get_serial_by_id
 from homeassistant.config_entries import (
@@ -72,6 +75,11 @@ PROVIDERS = ["nl_p4"]
 
 KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
 DEFAULT_NETWORK_PORT = 8088
+MAX_PORT = 65535
+# An API key travels in an HTTP header: visible ASCII only, and not so long
+# that a server refuses the request line instead of answering about the key.
+API_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,1024}")
+MAX_HOST_NAME = 253
 
 
 def _spec_selector() -> SelectSelector:
@@ -120,6 +128,9 @@ class RemoteSteps:
         except RemoteError as err:
             LOGGER.debug("Consent service did not answer: %s", err)
             errors["base"] = "remote_unreachable"
+        except Exception:
+            LOGGER.exception("Unexpected error while asking for the connections")
+            errors["base"] = "unknown"
         else:
             if points:
                 return points
@@ -132,9 +143,11 @@ class RemoteSteps:
         """Enter the consent service's API key."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            api_key = user_input[CONF_API_KEY].strip()
-            base_url = (user_input.get(CONF_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
-            points = await self._async_points(api_key, base_url, errors)
+            api_key = _api_key(user_input[CONF_API_KEY], errors)
+            base_url = _base_url(user_input.get(CONF_BASE_URL), errors)
+            points = (
+                None if errors else await self._async_points(api_key, base_url, errors)
+            )
             if points is not None:
                 self._points = points
                 self._remote = {
@@ -167,8 +180,11 @@ class RemoteSteps:
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Pick the metering points (electricity, gas) of this meter."""
-        if user_input is not None:
-            eans = list(user_input[CONF_EANS])
+        errors: dict[str, str] = {}
+        eans = list(dict.fromkeys(user_input[CONF_EANS])) if user_input else []
+        if user_input is not None and not eans:
+            errors[CONF_EANS] = "eans_required"
+        elif user_input is not None:
             self._remote[CONF_EANS] = eans
             local = self._local_meter_id()
             for point in self._points:
@@ -210,7 +226,7 @@ class RemoteSteps:
             }
         )
         return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
-            step_id="remote_points", data_schema=schema
+            step_id="remote_points", data_schema=schema, errors=errors or None
         )
 
     async def async_step_remote_mismatch(
@@ -265,10 +281,12 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Pick a serial port and the specification."""
         errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is not None and (
+            path := _serial_path(user_input[CONF_SERIAL_PORT], errors)
+        ):
             self._data = {
                 CONF_CONNECTION: CONNECTION_SERIAL,
-                CONF_SERIAL_PORT: user_input[CONF_SERIAL_PORT],
+                CONF_SERIAL_PORT: path,
                 CONF_SPEC: user_input[CONF_SPEC],
             }
             if (result := await self._async_find_meter(errors)) is not None:
@@ -298,13 +316,8 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         """Enter a network bridge's address and the specification."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            try:
-                endpoint = parse_network_address(
-                    user_input[CONF_HOST], int(user_input[CONF_PORT])
-                )
-            except ValueError:
-                errors[CONF_HOST] = "invalid_host"
-            else:
+            endpoint = _network_endpoint(user_input, errors)
+            if endpoint is not None:
                 self._data = {
                     CONF_CONNECTION: CONNECTION_NETWORK,
                     CONF_HOST: endpoint.host,
@@ -317,7 +330,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
             {
                 vol.Required(CONF_HOST): TextSelector(),
                 vol.Required(CONF_PORT, default=DEFAULT_NETWORK_PORT): NumberSelector(
-                    NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
+                    NumberSelectorConfig(
+                        min=1, max=MAX_PORT, mode=NumberSelectorMode.BOX
+                    )
                 ),
                 vol.Required(CONF_SPEC, default=SPEC_AUTO): _spec_selector(),
             }
@@ -364,7 +379,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Enter the keys of an encrypted meter."""
         errors: dict[str, str] = {}
-        if user_input is not None and self._valid_keys(user_input, errors):
+        if user_input is not None and self._valid_keys(
+            user_input, errors, required=True
+        ):
             self._data.update(_keys(user_input))
             if (result := await self._async_find_meter(errors)) is not None:
                 return result
@@ -423,16 +440,11 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data = {**entry.data, CONF_SPEC: user_input[CONF_SPEC]}
             if serial:
-                data[CONF_SERIAL_PORT] = user_input[CONF_SERIAL_PORT]
-            else:
-                try:
-                    endpoint = parse_network_address(
-                        user_input[CONF_HOST], int(user_input[CONF_PORT])
-                    )
-                except ValueError:
-                    errors[CONF_HOST] = "invalid_host"
-                else:
-                    data[CONF_HOST], data[CONF_PORT] = endpoint.host, endpoint.port
+                data[CONF_SERIAL_PORT] = _serial_path(
+                    user_input[CONF_SERIAL_PORT], errors
+                )
+            elif (endpoint := _network_endpoint(user_input, errors)) is not None:
+                data[CONF_HOST], data[CONF_PORT] = endpoint.host, endpoint.port
             if self._valid_keys(user_input, errors) and not errors:
                 data.pop(CONF_ENCRYPTION_KEY, None)
                 data.pop(CONF_AUTHENTICATION_KEY, None)
@@ -464,7 +476,7 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         else:
             fields[vol.Required(CONF_HOST)] = TextSelector()
             fields[vol.Required(CONF_PORT)] = NumberSelector(
-                NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
+                NumberSelectorConfig(min=1, max=MAX_PORT, mode=NumberSelectorMode.BOX)
             )
         fields[vol.Required(CONF_SPEC)] = _spec_selector()
         schema = vol.Schema(fields).extend(_key_schema().schema)
@@ -495,9 +507,12 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
             return self.async_abort(reason="remote_not_linked")
         errors: dict[str, str] = {}
         if user_input is not None:
-            api_key = user_input[CONF_API_KEY].strip()
+            api_key = _api_key(user_input[CONF_API_KEY], errors)
             base_url = remote.get(CONF_BASE_URL) or DEFAULT_BASE_URL
-            if await self._async_points(api_key, base_url, errors) is not None:
+            if (
+                not errors
+                and await self._async_points(api_key, base_url, errors) is not None
+            ):
                 remote[CONF_API_KEY] = api_key
                 self.hass.config_entries.async_update_entry(
                     entry, options={**entry.options, CONF_REMOTE: remote}
@@ -516,7 +531,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         """Enter the meter's current key."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
-        if user_input is not None and self._valid_keys(user_input, errors):
+        if user_input is not None and self._valid_keys(
+            user_input, errors, required=True
+        ):
             self._data = {
                 key: value
                 for key, value in entry.data.items()
@@ -549,12 +566,19 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         return self.async_update_reload_and_abort(entry, **changes)
 
     def _valid_keys(
-        self, user_input: Mapping[str, Any], errors: dict[str, str]
+        self,
+        user_input: Mapping[str, Any],
+        errors: dict[str, str],
+        *,
+        required: bool = False,
     ) -> bool:
+        """Check the key fields; with required, the encryption key must be there."""
         for field in (CONF_ENCRYPTION_KEY, CONF_AUTHENTICATION_KEY):
             value = (user_input.get(field) or "").strip()
             if value and not KEY_PATTERN.match(value):
                 errors[field] = "invalid_key"
+            elif not value and required and field == CONF_ENCRYPTION_KEY:
+                errors[field] = "needs_key"
         return not errors
 
     async def _async_detect(self, errors: dict[str, str]) -> Detected | None:
@@ -646,13 +670,21 @@ class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Set the minimum interval per group (0 = write every change)."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    **self.config_entry.options,
-                    **{key: int(value) for key, value in user_input.items()},
-                }
-            )
+            intervals = {
+                key: _whole_number(value, 0, MAX_UPDATE_INTERVAL)
+                for key, value in user_input.items()
+            }
+            errors = {
+                key: "invalid_interval"
+                for key, value in intervals.items()
+                if value is None
+            }
+            if not errors:
+                return self.async_create_entry(
+                    data={**self.config_entry.options, **intervals}
+                )
         selector = NumberSelector(
             NumberSelectorConfig(
                 min=0,
@@ -671,8 +703,9 @@ class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
         return self.async_show_form(
             step_id="update_policy",
             data_schema=self.add_suggested_values_to_schema(
-                schema, dict(self.config_entry.options)
+                schema, user_input or dict(self.config_entry.options)
             ),
+            errors=errors or None,
         )
 
     async def async_step_remote_manage(
@@ -713,6 +746,119 @@ def _key_schema() -> vol.Schema:
             vol.Optional(CONF_AUTHENTICATION_KEY): TextSelector(),
         }
     )
+
+
+def _whole_number(value: float, low: int, high: int) -> int | None:
+    """Return a number field's value as an int when whole and from low to high.
+
+    The form's number selector lets NaN through, and fractions.
+    """
+    number = float(value)
+    if not math.isfinite(number) or not number.is_integer():
+        return None
+    return int(number) if low <= number <= high else None
+
+
+def _printable(text: str) -> bool:
+    """Return whether text is one line without control characters or blanks."""
+    return text.isprintable() and not any(char.isspace() for char in text)
+
+
+def _check_host(host: str) -> None:
+    """Raise ValueError unless host is an IP address or a name DNS can hold."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        # UnicodeError, a ValueError, for empty labels and labels over 63 bytes.
+        name = host.rstrip(".").encode("idna")
+        if not name or len(name) > MAX_HOST_NAME or b":" in name:
+            raise ValueError(f"not a host name: {host}") from None
+
+
+def _parse_host(text: str, port: int) -> Endpoint:
+    """Parse the host field: a host, host:port, socket://host:port, or IPv6."""
+    text = text.strip()
+    if not _printable(text):
+        raise ValueError(f"not a network address: {text!r}")
+    try:
+        if ipaddress.ip_address(text).version == 6:
+            # Without brackets an IPv6 address cannot carry a port.
+            return Endpoint(host=text, port=port)
+    except ValueError:
+        pass
+    url = urlsplit(text if "://" in text else f"socket://{text}")
+    # Port 0 or text after the address would otherwise be left out silently.
+    if (
+        url.port == 0
+        or url.username is not None
+        or url.path.strip("/")
+        or url.query
+        or url.fragment
+    ):
+        raise ValueError(f"not a network address: {text!r}")
+    endpoint = parse_network_address(text, port)
+    _check_host(endpoint.host or "")
+    return endpoint
+
+
+def _network_endpoint(
+    user_input: Mapping[str, Any], errors: dict[str, str]
+) -> Endpoint | None:
+    """Return the bridge's address from the host and port fields, or fill errors."""
+    port = _whole_number(user_input[CONF_PORT], 1, MAX_PORT)
+    if port is None:
+        errors[CONF_PORT] = "invalid_port"
+    try:
+        endpoint = _parse_host(user_input[CONF_HOST], port or DEFAULT_NETWORK_PORT)
+    except ValueError:
+        errors[CONF_HOST] = "invalid_host"
+        return None
+    return None if port is None else endpoint
+
+
+def _serial_path(value: str, errors: dict[str, str]) -> str | None:
+    """Return the serial port's path, or fill errors when it cannot be one."""
+    path = value.strip()
+    if not path or not path.isprintable():
+        errors[CONF_SERIAL_PORT] = "invalid_serial_port"
+        return None
+    return path
+
+
+def _api_key(value: str, errors: dict[str, str]) -> str:
+    """Return the API key without blanks around it; fill errors if malformed."""
+    api_key = value.strip()
+    if not API_KEY_PATTERN.fullmatch(api_key):
+        errors[CONF_API_KEY] = "invalid_api_key_format"
+    return api_key
+
+
+def _is_service_url(text: str) -> bool:
+    """Return whether text is an http(s) address with a host, without a query."""
+    if not _printable(text):
+        return False
+    try:
+        url = urlsplit(text)
+        port = url.port  # ValueError when out of range or not a number
+        if url.hostname:
+            _check_host(url.hostname)
+    except ValueError:
+        return False
+    return (
+        url.scheme.lower() in ("http", "https")
+        and bool(url.hostname)
+        and port != 0
+        and not url.query
+        and not url.fragment
+    )
+
+
+def _base_url(value: str | None, errors: dict[str, str]) -> str:
+    """Return the service's address without a trailing slash; check its form."""
+    text = (value or "").strip() or DEFAULT_BASE_URL
+    if not _is_service_url(text):
+        errors[CONF_BASE_URL] = "invalid_url"
+    return text.rstrip("/")
 
 
 def _keys(user_input: Mapping[str, Any]) -> dict[str, str]:
