@@ -270,6 +270,12 @@ async def test_consent_ended_new_key(
     assert result["step_id"] == "new_key"
     assert [str(key) for key in result["data_schema"].schema] == ["api_key"]
 
+    # A malformed key is refused with a translated error and nothing stored.
+    result = await fix(hass, flow_id, {"api_key": "new consent\n"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"api_key": "invalid_api_key_format"}
+    assert entry.runtime_data.remote is first
+
     sim.api_key = "new-consent"
     sim.add_days(1)
     result = await fix(hass, flow_id, {"api_key": " new-consent "})

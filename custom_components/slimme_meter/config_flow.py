@@ -41,6 +41,7 @@ except ImportError:  # Home Assistant before 2026.10 validates with voluptuous
     import voluptuous as vol  # type: ignore[no-redef]
 
 from .const import (
+    API_KEY_PATTERN,
     CONF_API_KEY,
     CONF_AUTHENTICATION_KEY,
     CONF_BASE_URL,
@@ -78,7 +79,6 @@ DEFAULT_NETWORK_PORT = 8088
 MAX_PORT = 65535
 # An API key travels in an HTTP header: visible ASCII only, and not so long
 # that a server refuses the request line instead of answering about the key.
-API_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,1024}")
 MAX_HOST_NAME = 253
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final
 
 DOMAIN: Final = "slimme_meter"
@@ -44,3 +45,6 @@ CONF_EANS: Final = "eans"
 CONF_TRUSTED_METERS: Final = "trusted_meters"
 # Stable name of the meter's statistics; survives a replaced meter.
 CONF_METER_KEY: Final = "meter_key"
+
+# An API key: printable ASCII without blanks, as HTTP headers carry it.
+API_KEY_PATTERN: Final = re.compile(r"[\x21-\x7e]{1,1024}")

@@ -13,7 +13,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector
 
-from .const import CONF_API_KEY, CONF_REMOTE, CONF_TRUSTED_METERS, DOMAIN
+from .const import (
+    API_KEY_PATTERN,
+    CONF_API_KEY,
+    CONF_REMOTE,
+    CONF_TRUSTED_METERS,
+    DOMAIN,
+)
 from .remote.api import RemoteState
 
 if TYPE_CHECKING:
@@ -134,12 +140,17 @@ class RemoteRepairFlow(RepairsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> RepairsFlowResult:
         """Enter the API key of a new consent."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            self._update_remote(**{CONF_API_KEY: user_input[CONF_API_KEY].strip()})
-            return self.async_create_entry(data={})
+            api_key = user_input[CONF_API_KEY].strip()
+            if API_KEY_PATTERN.fullmatch(api_key):
+                self._update_remote(**{CONF_API_KEY: api_key})
+                return self.async_create_entry(data={})
+            errors[CONF_API_KEY] = "invalid_api_key_format"
         return self.async_show_form(
             step_id="new_key",
             data_schema=vol.Schema({vol.Required(CONF_API_KEY): TextSelector()}),
+            errors=errors,
         )
 
 
