@@ -1,0 +1,250 @@
+"""The integration as a person sees it in Home Assistant's UI.
+
+The tests run in order on one development stack: both data paths working,
+remote read-out switched off at the grid operator, a pulled P1 cable, and the
+imported history in the Energy dashboard. Screenshots go to docs/images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+import re
+import time
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+import pytest
+
+from .conftest import SCREENSHOTS, VIEWPORT, Stack
+
+LONG = 60_000
+"""Milliseconds to wait for a state to show (a sync, a reconnect)."""
+DEVICE_VIEWPORT = {"width": 1280, "height": 1700}
+"""Tall enough for the device page's Sensors card; the screenshot is clipped."""
+POWER_RE = re.compile(r"^\s*\d+(\.\d+)?\s*k?W\s*$")
+
+
+def _sensor(translations: dict[str, Any], key: str) -> dict[str, Any]:
+    sensor: dict[str, Any] = translations["entity"]["sensor"][key]
+    return sensor
+
+
+@pytest.fixture(scope="module")
+def texts(translations: dict[str, Any]) -> dict[str, str]:
+    """Names and states as the device page shows them."""
+    local = _sensor(translations, "local_path")
+    remote = _sensor(translations, "remote_path")
+    active = _sensor(translations, "active_data_path")
+    issue = translations["issues"]["readout_switched_off"]["title"]
+    return {
+        "local": local["name"],
+        "connected": local["state"]["connected"],
+        "disconnected": local["state"]["disconnected"],
+        "remote": remote["name"],
+        "remote_active": remote["state"]["active"],
+        "readout_off": remote["state"]["readout_switched_off"],
+        "active": active["name"],
+        "local_and_remote": active["state"]["local_and_remote"],
+        "local_only": active["state"]["local_only"],
+        "power": _sensor(translations, "power_import")["name"],
+        "device": translations["device"]["electricity"]["name"],
+        "repair": issue.split("{meter}")[0].strip(),
+    }
+
+
+@pytest.fixture(scope="module")
+def device_id(stack: Stack, texts: dict[str, str]) -> str:
+    """Return the id of the electricity meter's device."""
+    ids = stack.template(
+        "{{ integration_entities('slimme_meter') | map('device_id') "
+        "| reject('none') | unique | list | tojson }}"
+    )
+    for candidate in re.findall(r'"([0-9a-f]+)"', ids):
+        name = stack.template(f"{{{{ device_attr('{candidate}', 'name') }}}}")
+        if name == texts["device"]:
+            return candidate
+    pytest.fail(f"no {texts['device']!r} among the devices {ids}")
+
+
+def _dismiss_dialogs(page: Page) -> None:
+    """Close whatever dialog the frontend opened on its own."""
+    for _ in range(3):
+        dialog = page.locator("[role=dialog]:visible, [role=alertdialog]:visible")
+        if dialog.count() == 0:
+            return
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+
+
+def _value(page: Page, name: str) -> Locator:
+    """Return the value shown for the entity ``name`` on the device page."""
+    row = page.locator("hui-sensor-entity-row").filter(
+        has=page.get_by_text(name, exact=True)
+    )
+    return row.locator("hui-generic-entity-row").first
+
+
+def _expect_value(page: Page, name: str, text: str, timeout: float = LONG) -> None:
+    """Wait until the device page shows ``text`` for ``name``."""
+    expect(_value(page, name)).to_have_js_property("innerText", text, timeout=timeout)
+
+
+def _wait_for(
+    what: str, check: Callable[[], str | None], timeout: float = LONG / 1000
+) -> str:
+    """Poll ``check`` until it returns a text; fail with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def _expect_live_power(page: Page, name: str) -> None:
+    """Read the power twice, a few seconds apart: it changes."""
+    value = _value(page, name)
+
+    def power() -> str | None:
+        text = value.inner_text()
+        return text if POWER_RE.match(text) else None
+
+    first = _wait_for(f"a power value for {name}", power)
+    looked = time.monotonic()
+    page.wait_for_timeout(3000)
+
+    def changed() -> str | None:
+        text = value.inner_text()
+        return text if text != first and POWER_RE.match(text) else None
+
+    second = _wait_for(f"{name} to change from {first}", changed)
+    assert time.monotonic() - looked >= 3
+    assert second != first
+
+
+def _open_device(
+    page: Page, stack: Stack, device_id: str, texts: dict[str, str]
+) -> None:
+    page.set_viewport_size(DEVICE_VIEWPORT)
+    page.goto(f"{stack.url}/config/devices/device/{device_id}")
+    expect(page.get_by_text(texts["local"], exact=True).first).to_be_visible(
+        timeout=LONG
+    )
+    _dismiss_dialogs(page)
+
+
+def _screenshot_device(page: Page, texts: dict[str, str], name: str) -> None:
+    """Save the device page down to the end of its Sensors card."""
+    card = page.locator("ha-card").filter(has=_value(page, texts["local"])).first
+    box = card.bounding_box()
+    assert box is not None
+    height = min(DEVICE_VIEWPORT["height"], round(box["y"] + box["height"] + 16))
+    _save(page, name, clip={"x": 0, "y": 0, "width": 1280, "height": height})
+
+
+def _save(page: Page, name: str, **options: Any) -> None:
+    """Take a screenshot into docs/images, optimised when Pillow is there."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.wait_for_timeout(500)  # let animations settle
+    page.screenshot(path=str(path), animations="disabled", **options)
+    _optimise(path)
+
+
+def _settle(page: Page, timeout: float = 10.0) -> None:
+    """Wait until two looks at the page are the same (charts animate)."""
+    deadline = time.monotonic() + timeout
+    previous = b""
+    while time.monotonic() < deadline:
+        shot = page.screenshot(animations="disabled")
+        if shot == previous:
+            return
+        previous = shot
+        page.wait_for_timeout(500)
+
+
+def _optimise(path: Path) -> None:
+    try:
+        from PIL import Image  # noqa: PLC0415 - optional
+    except ImportError:  # pragma: no cover - without Pillow the PNG stays as is
+        return
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+
+
+def test_device_page_shows_both_paths(
+    page: Page, stack: Stack, device_id: str, texts: dict[str, str]
+) -> None:
+    """Live values from the P1 port, history from the grid operator."""
+    _open_device(page, stack, device_id, texts)
+    _expect_value(page, texts["local"], texts["connected"])
+    _expect_value(page, texts["remote"], texts["remote_active"])
+    _expect_value(page, texts["active"], texts["local_and_remote"])
+    _expect_live_power(page, texts["power"])
+    _screenshot_device(page, texts, "device-local-and-remote.png")
+
+
+def test_readout_switched_off(
+    page: Page, stack: Stack, device_id: str, texts: dict[str, str]
+) -> None:
+    """The grid operator stops remote read-out: live values keep flowing."""
+    assert stack.switch("readout-off")
+    stack.sync()
+    _open_device(page, stack, device_id, texts)
+    _expect_value(page, texts["remote"], texts["readout_off"])
+    _expect_value(page, texts["active"], texts["local_only"])
+    _expect_value(page, texts["local"], texts["connected"])
+    _expect_live_power(page, texts["power"])
+    _screenshot_device(page, texts, "device-readout-off.png")
+
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{stack.url}/config/repairs")
+    repair = page.get_by_text(texts["repair"]).first
+    expect(repair).to_be_visible(timeout=LONG)
+    _dismiss_dialogs(page)
+    _save(page, "repairs.png")
+
+
+def test_cable_pulled_and_plugged(
+    page: Page, stack: Stack, device_id: str, texts: dict[str, str]
+) -> None:
+    """A pulled cable shows as disconnected; plugged back, values return."""
+    _open_device(page, stack, device_id, texts)
+    _expect_value(page, texts["local"], texts["connected"])
+    assert stack.switch("cable-pull")
+    try:
+        _expect_value(page, texts["local"], texts["disconnected"])
+        _expect_value(page, texts["power"], "Unavailable")
+    finally:
+        assert stack.switch("cable-plug")
+    # The reader backs off exponentially while the cable is out (up to 60 s).
+    _expect_value(page, texts["local"], texts["connected"], timeout=2 * LONG)
+    _expect_live_power(page, texts["power"])
+
+
+def test_energy_dashboard_shows_imported_history(page: Page, stack: Stack) -> None:
+    """The merged history fills the Energy dashboard for the past month."""
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{stack.url}/energy")
+    picker = page.get_by_role("button", name="Select time period")
+    expect(picker).to_be_visible(timeout=LONG)
+    _dismiss_dialogs(page)
+    picker.click()
+    page.get_by_text("Last 30 days", exact=True).click()
+    select = page.get_by_role("button", name="Select", exact=True)
+    if select.is_visible():
+        select.click()
+    _dismiss_dialogs(page)
+    grid = (
+        page.locator("tr")
+        .filter(has=page.get_by_text("Grid total", exact=True))
+        .locator("td.mdc-data-table__cell--numeric")
+    )
+    expect(grid).to_have_text(re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG)
+    expect(page.get_by_text("There is no data to show")).to_have_count(0)
+    _settle(page)
+    _save(page, "energy.png")
