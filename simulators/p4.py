@@ -53,7 +53,8 @@ All are plain methods or attributes; each affects what is served from then on.
   passed through ``transform`` first (wrong types, missing fields, ...).
 - ``reject(code, ean=None, day=None, text=None)``: a rejection object with
   that P4 code for one EAN (all by default) and day (the newest by default)
-  is received now.
+  is received now. With ``standing=True`` it stays: every bulk read that
+  would not otherwise carry it gets a fresh one, until ``lift(code)``.
 - ``blank(day, ean=None, count=4)``: ``count`` items in the middle of that
   day's interval object have no value (``R180``/``R280`` absent or null,
   alternately).
@@ -271,6 +272,7 @@ class P4Simulator:
         """Every object of the bulk feed, in order of receipt."""
         self._faults: list[_Fault] = []
         self._blanks: dict[tuple[str, date], int] = {}
+        self._standing: dict[tuple[str, str | None], str | None] = {}
         self._server_cursor: str | None = None
         self._runner: web.AppRunner | None = None
         self._receive(list(self.history))
@@ -354,8 +356,17 @@ class P4Simulator:
         ean: str | None = None,
         day: date | None = None,
         text: str | None = None,
+        *,
+        standing: bool = False,
     ) -> list[FeedEntry]:
-        """Receive a rejection with P4 ``code`` for ``ean`` (all) and ``day``."""
+        """Receive a rejection with P4 ``code`` for ``ean`` (all) and ``day``.
+
+        A standing rejection is received again by every later bulk read that
+        has not got one yet (the meter stays refused), until :meth:`lift`.
+        """
+        if standing:
+            self._targets(ean)
+            self._standing[code, ean] = text
         when = day if day is not None else self.history.last_day
         natural = self._now_stamp()
         return [
@@ -369,6 +380,30 @@ class P4Simulator:
             )
             for target in self._targets(ean)
         ]
+
+    def lift(self, code: str | None = None) -> None:
+        """End the standing rejections with ``code`` (all by default)."""
+        for key in list(self._standing):
+            if code is None or key[0] == code:
+                del self._standing[key]
+
+    @property
+    def standing(self) -> list[str]:
+        """The codes of the standing rejections."""
+        return sorted({code for code, _ in self._standing})
+
+    def _repeat_standing(self, after: str | None) -> None:
+        """Receive the standing rejections not in the feed after ``after``."""
+        for (code, ean), text in list(self._standing.items()):
+            pending = {
+                entry.ean
+                for entry in self.feed
+                if entry.kind == "rejection"
+                and entry.code == code
+                and (after is None or entry.stamp > after)
+            }
+            if not set(self._targets(ean)) <= pending:
+                self.reject(code, ean, text=text)
 
     def blank(self, day: date, ean: str | None = None, count: int = 4) -> None:
         """Serve ``count`` items of the day's interval object without a value."""
@@ -542,6 +577,7 @@ class P4Simulator:
     ) -> dict[str, Any]:
         """Return the ``P4ReadingsBulk`` page after the receipt stamp ``after``."""
         start = after if after is not None else self._server_cursor
+        self._repeat_standing(start)
         kinds = {"rejection"}
         if intervals:
             kinds.add("interval")

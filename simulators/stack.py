@@ -1,0 +1,296 @@
+"""One simulated household behind both data paths, with switches to flip.
+
+The development stack (``scripts/develop``) runs this in one process::
+
+    python -m simulators.stack --p1 2000 --p4 8099 --control 8100 --days 42
+
+- a P1 meter (profile ``nl_dsmr5_gas``, one telegram a second) on TCP port
+  ``--p1``, like a P1-to-network bridge;
+- the P4 consent API (:mod:`simulators.p4`) on port ``--p4``, accepting the
+  API key ``--key`` (``dev-key``), with ``--days`` days of readings that end
+  at today's 00:00 (Europe/Amsterdam);
+- a control API on port ``--control``.
+
+Both paths show the same meter: the P4 history is computed from the meter
+the P1 telegrams come from (with the same registers at every quarter hour of
+the history), and the P4 meter number is the P1 equipment id without its
+manufacturer prefix. The history is computed in 5-minute load slots (weeks
+in a fraction of a second); from today's 00:00 on, the live meter runs in the
+profile's 10-second slots, so the power changes from telegram to telegram.
+
+Control API
+-----------
+``GET /sim``
+    The switches' state as JSON (plus where the simulators listen).
+``POST /sim/{name}``
+    Flip a switch (see :data:`SWITCHES`); answers the new state, 404 for an
+    unknown name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from dataclasses import replace
+from datetime import datetime, timedelta
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from .p4 import P4Simulator
+from .p4_data import AMSTERDAM, default_meter, local_midnight
+from .profiles import get_profile
+from .source import TelegramSource, wall_clock
+from .tcp import P1TcpServer
+
+PROFILE = "nl_dsmr5_gas"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_P1_PORT = 2000
+DEFAULT_P4_PORT = 8099
+DEFAULT_CONTROL_PORT = 8100
+DEFAULT_DAYS = 42
+DEFAULT_API_KEY = "dev-key"
+TELEGRAM_INTERVAL = 1.0
+
+READOUT_OFF_CODE = "038"
+"""P4: the smart meter is switched off administratively ("administratief uit")."""
+CONSENT_ENDED_CODE = "008"
+"""P4: the requesting party is not (or no longer) authorised."""
+
+SWITCHES: dict[str, str] = {
+    "readout-off": (
+        f"remote read-out switched off: P4 rejection {READOUT_OFF_CODE} from now on"
+    ),
+    "readout-on": "remote read-out is on again",
+    "consent-ended": (
+        f"the consent ended: P4 rejection {CONSENT_ENDED_CODE} from now on"
+    ),
+    "consent-ok": "the consent is valid again",
+    "cable-pull": "the P1 port goes away: connections drop, the port refuses",
+    "cable-plug": "the P1 port listens again",
+}
+"""The switches of the control API and what each one does."""
+
+
+class SimulatorStack:
+    """A P1 meter, its P4 history and a control API (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        p1_port: int = DEFAULT_P1_PORT,
+        p4_port: int = DEFAULT_P4_PORT,
+        control_port: int = DEFAULT_CONTROL_PORT,
+        days: int = DEFAULT_DAYS,
+        api_key: str = DEFAULT_API_KEY,
+        seed: int = 0,
+        interval: float = TELEGRAM_INTERVAL,
+    ) -> None:
+        """Build the household; :meth:`start` opens the ports (0 picks free ones)."""
+        today = datetime.now(AMSTERDAM).date()
+        first_day = today - timedelta(days=days)
+        meter = default_meter(first_day, seed=seed)
+        self.p4 = P4Simulator(
+            meter, api_key=api_key, host=host, port=p4_port, history_days=days
+        )
+        live = meter.copy()
+        live.advance(local_midnight(today))
+        # From here on the live meter runs in the profile's short load slots.
+        profile = get_profile(PROFILE)
+        live.options = replace(
+            live.options, slot_seconds=profile.meter_options.slot_seconds
+        )
+        self.meter = live
+        self.p1 = P1TcpServer(
+            TelegramSource(profile, live, clock=wall_clock),
+            host=host,
+            port=p1_port,
+            interval=interval,
+        )
+        self.host = host
+        self.control_port = control_port
+        self.readout = True
+        self.consent = True
+        self._runner: web.AppRunner | None = None
+        self._actions: dict[str, Callable[[], Awaitable[None]]] = {
+            "readout-off": self._readout_off,
+            "readout-on": self._readout_on,
+            "consent-ended": self._consent_ended,
+            "consent-ok": self._consent_ok,
+            "cable-pull": self.p1.unlisten,
+            "cable-plug": self.p1.listen,
+        }
+
+    # ------------------------------------------------------------- switches
+
+    async def _readout_off(self) -> None:
+        self.readout = False
+        self.p4.reject(READOUT_OFF_CODE, standing=True)
+
+    async def _readout_on(self) -> None:
+        self.readout = True
+        self.p4.lift(READOUT_OFF_CODE)
+
+    async def _consent_ended(self) -> None:
+        self.consent = False
+        self.p4.reject(CONSENT_ENDED_CODE, standing=True)
+
+    async def _consent_ok(self) -> None:
+        self.consent = True
+        self.p4.lift(CONSENT_ENDED_CODE)
+
+    async def flip(self, name: str) -> dict[str, Any]:
+        """Flip the switch ``name``; return the new state (KeyError if unknown)."""
+        await self._actions[name]()
+        return self.state()
+
+    def state(self) -> dict[str, Any]:
+        """Return the switches' state and where the simulators listen."""
+        return {
+            "readout": "on" if self.readout else "off",
+            "consent": "ok" if self.consent else "ended",
+            "cable": "plugged" if self.p1.serving else "pulled",
+            "p1": {
+                "url": f"tcp://{self.p1.host}:{self.p1.port}",
+                "profile": PROFILE,
+                "equipment_id": self.meter.equipment_id,
+                "clients": self.p1.clients,
+            },
+            "p4": {
+                "url": self.p4.url,
+                "api_key": self.p4.api_key,
+                "eans": self.p4.eans,
+                "meter_id": self.p4.days[-1].meter_id if self.p4.days else None,
+                "first_day": self.p4.history.first_day.isoformat(),
+                "last_day": self.p4.history.last_day.isoformat(),
+                "standing_rejections": self.p4.standing,
+            },
+            "switches": sorted(SWITCHES),
+        }
+
+    # ---------------------------------------------------------- control API
+
+    async def _get_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state())
+
+    async def _post_switch(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in self._actions:
+            return web.json_response(
+                {"error": f"unknown switch {name!r}", "switches": sorted(SWITCHES)},
+                status=404,
+            )
+        state = await self.flip(name)
+        print(f"switch {name}: {SWITCHES[name]}", flush=True)
+        return web.json_response(state)
+
+    def control_app(self) -> web.Application:
+        """Return the control API's application."""
+        app = web.Application()
+        app.router.add_get("/sim", self._get_state)
+        app.router.add_post("/sim/{name}", self._post_switch)
+        return app
+
+    @property
+    def control_url(self) -> str:
+        """The control API's base URL (once started)."""
+        return f"http://{self.host}:{self.control_port}"
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the P4 API, the P1 port and the control API."""
+        await self.p4.start()
+        await self.p1.start()
+        runner = web.AppRunner(self.control_app(), shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.control_port)
+        await site.start()
+        self._runner = runner
+        self.control_port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Close everything."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        await self.p1.stop()
+        await self.p4.stop()
+
+
+# ------------------------------------------------------------ command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    switches = "\n".join(f"  {name:14} {text}" for name, text in SWITCHES.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.stack",
+        description="A simulated smart meter on both data paths (P1 and P4).",
+        epilog=f"switches (POST /sim/NAME on the control port):\n{switches}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument(
+        "--p1", type=int, default=DEFAULT_P1_PORT, help="P1 telegram port (TCP)"
+    )
+    parser.add_argument(
+        "--p4", type=int, default=DEFAULT_P4_PORT, help="P4 consent API port"
+    )
+    parser.add_argument(
+        "--control", type=int, default=DEFAULT_CONTROL_PORT, help="control API port"
+    )
+    parser.add_argument(
+        "--days", type=int, default=DEFAULT_DAYS, help="days of P4 history"
+    )
+    parser.add_argument(
+        "--key", default=DEFAULT_API_KEY, help="the P4 API key to accept"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="household seed")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stack = SimulatorStack(
+        host=args.host,
+        p1_port=args.p1,
+        p4_port=args.p4,
+        control_port=args.control,
+        days=args.days,
+        api_key=args.key,
+        seed=args.seed,
+    )
+    await stack.start()
+    state = stack.state()
+    print(
+        f"P1 {PROFILE} on {state['p1']['url']} (meter "
+        f"{state['p1']['equipment_id']}, every {stack.p1.interval:g} s); "
+        f"P4 API on {stack.p4.url} (key {stack.p4.api_key!r}, readings "
+        f"{state['p4']['first_day']} to {state['p4']['last_day']}); "
+        f"control API on {stack.control_url}/sim",
+        flush=True,
+    )
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        await stack.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the stack until interrupted (SIGINT or SIGTERM)."""
+    args = _parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

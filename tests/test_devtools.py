@@ -1,0 +1,309 @@
+"""The development stack's tools: configuration, Energy preferences, switches."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncGenerator
+import contextlib
+from pathlib import Path
+import socket
+from typing import Any
+
+import pytest
+
+from devtools import bootstrap, develop
+from devtools.hass import HassError
+from simulators.stack import SWITCHES, SimulatorStack
+
+REPO = Path(__file__).parents[1]
+METER = "slimme_meter:e0012345678901234"
+IMPORT = f"{METER}_electricity_import"
+EXPORT = f"{METER}_electricity_export"
+GAS = f"{METER}_gas"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Override the package-wide fixture: these tools run without Home Assistant."""
+
+
+def test_committed_configuration_is_the_template() -> None:
+    """config/configuration.yaml is what scripts/develop writes for port 8123."""
+    committed = (REPO / "config" / "configuration.yaml").read_text()
+    assert committed == develop.render_configuration(develop.DEFAULT_PORT)
+    assert develop.configured_port(REPO / "config") == develop.DEFAULT_PORT
+
+
+def test_prepare_config_writes_once(tmp_path: Path) -> None:
+    config = tmp_path / "cfg"
+    assert develop.prepare_config(config, 18123) == 18123
+    text = (config / "configuration.yaml").read_text()
+    assert "  server_host: 127.0.0.1\n  server_port: 18123\n" in text
+    for name, target in (
+        ("slimme_meter", REPO / "custom_components" / "slimme_meter"),
+        ("devstack", REPO / "devtools" / "devstack"),
+    ):
+        link = config / "custom_components" / name
+        assert link.is_symlink()
+        assert link.resolve() == target.resolve()
+        assert (link / "manifest.json").exists()
+
+    # A second run keeps the file and the links, and takes the port from it.
+    (config / "configuration.yaml").write_text(text + "# mine\n")
+    assert develop.prepare_config(config, None) == 18123
+    assert develop.prepare_config(config, 18123) == 18123
+    assert (config / "configuration.yaml").read_text().endswith("# mine\n")
+    with pytest.raises(develop.StackError, match="serves port 18123, not 18124"):
+        develop.prepare_config(config, 18124)
+
+
+def test_prepare_config_default_port(tmp_path: Path) -> None:
+    assert develop.prepare_config(tmp_path, None) == develop.DEFAULT_PORT
+
+
+def test_prepare_config_refuses_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "custom_components" / "slimme_meter").mkdir(parents=True)
+    with pytest.raises(develop.StackError, match="is not a link"):
+        develop.prepare_config(tmp_path, None)
+
+
+def test_prepare_config_repoints_a_stale_link(tmp_path: Path) -> None:
+    folder = tmp_path / "custom_components"
+    folder.mkdir()
+    (folder / "slimme_meter").symlink_to(tmp_path)
+    develop.prepare_config(tmp_path, None)
+    assert (folder / "slimme_meter").resolve() == (
+        REPO / "custom_components" / "slimme_meter"
+    ).resolve()
+
+
+def test_check_ports(socket_enabled: None) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(develop.StackError, match=f"port {port} \\(P1\\) is in use"):
+            develop.check_ports({"P1": port})
+    develop.check_ports({"P1": port})
+
+
+def test_pick_statistics() -> None:
+    ids = [
+        "sensor.electricity_meter_energy_import_total",
+        GAS,
+        EXPORT,
+        IMPORT,
+        "other:x_gas",
+    ]
+    assert bootstrap.pick_statistics(ids) == {
+        "electricity_import": IMPORT,
+        "electricity_export": EXPORT,
+        "gas": GAS,
+    }
+    assert bootstrap.pick_statistics([]) == {}
+
+
+def test_energy_sources_fit_this_home_assistant() -> None:
+    """The Energy preferences are valid in one of the two grid shapes."""
+    from homeassistant.components.energy.data import (
+        ENERGY_SOURCE_SCHEMA,
+    )
+
+    def valid(sources: list[dict[str, Any]]) -> bool:
+        try:
+            ENERGY_SOURCE_SCHEMA(sources)
+        except Exception:
+            return False
+        return True
+
+    gas = bootstrap.gas_source(GAS)
+    shapes = [
+        valid([bootstrap.grid_source(IMPORT, EXPORT), gas]),
+        valid([bootstrap.legacy_grid_source(IMPORT, EXPORT), gas]),
+    ]
+    assert shapes.count(True) == 1
+    assert valid([bootstrap.legacy_grid_source(IMPORT, None)]) == shapes[1]
+
+
+class FakeWebsocket:
+    """Answers websocket commands from a table; records them."""
+
+    def __init__(self, answers: dict[str, list[Any]]) -> None:
+        self.answers = answers
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def command(self, kind: str, **fields: Any) -> Any:
+        self.sent.append((kind, fields))
+        answer = self.answers[kind].pop(0)
+        if isinstance(answer, HassError):
+            raise answer
+        return answer
+
+
+async def test_configure_energy_falls_back_to_the_older_shape() -> None:
+    ws = FakeWebsocket({"energy/save_prefs": [HassError("invalid_format"), None]})
+    found = {"electricity_import": IMPORT, "electricity_export": EXPORT, "gas": GAS}
+    await bootstrap.configure_energy(ws, found)  # type: ignore[arg-type]
+    first, second = (fields["energy_sources"] for _, fields in ws.sent)
+    assert first[0]["stat_energy_from"] == IMPORT
+    assert second[0]["flow_from"][0]["stat_energy_from"] == IMPORT
+    assert second[0]["flow_to"][0]["stat_energy_to"] == EXPORT
+    assert first[1] == second[1] == bootstrap.gas_source(GAS)
+
+
+async def test_energy_configured() -> None:
+    missing = HassError("energy/get_prefs", code="not_found")
+    ws = FakeWebsocket(
+        {
+            "energy/get_prefs": [
+                missing,
+                {"energy_sources": []},
+                {"energy_sources": [{}]},
+                HassError("x", code="unknown_command"),
+            ]
+        }
+    )
+    assert await bootstrap.energy_configured(ws) is False  # type: ignore[arg-type]
+    assert await bootstrap.energy_configured(ws) is False  # type: ignore[arg-type]
+    assert await bootstrap.energy_configured(ws) is True  # type: ignore[arg-type]
+    with pytest.raises(HassError):
+        await bootstrap.energy_configured(ws)  # type: ignore[arg-type]
+
+
+async def test_settle_http_confirms_and_ignores() -> None:
+    issues = {
+        "issues": [
+            {"domain": "http", "issue_id": "deprecated_yaml", "ignored": False},
+            {"domain": "http", "issue_id": "other", "ignored": False},
+            {
+                "domain": "homeassistant",
+                "issue_id": "deprecated_method",
+                "ignored": True,
+            },
+            {"domain": "slimme_meter", "issue_id": "consent_ended_x"},
+        ]
+    }
+    ws = FakeWebsocket(
+        {
+            "http/config": [
+                {"pending": {"server_port": 1}, "active_config_type": "pending"}
+            ],
+            "http/config/promote": [None],
+            "repairs/list_issues": [issues],
+            "repairs/ignore_issue": [None],
+        }
+    )
+    done = await bootstrap.settle_http(ws)  # type: ignore[arg-type]
+    assert len(done) == 2
+    assert ("http/config/promote", {}) in ws.sent
+    assert (
+        "repairs/ignore_issue",
+        {"domain": "http", "issue_id": "deprecated_yaml", "ignore": True},
+    ) in ws.sent
+    assert len([kind for kind, _ in ws.sent if kind == "repairs/ignore_issue"]) == 1
+
+    older = FakeWebsocket(
+        {
+            "http/config": [HassError("x", code="unknown_command")],
+            "repairs/list_issues": [{"issues": []}],
+        }
+    )
+    assert await bootstrap.settle_http(older) == []  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def stack(socket_enabled: None) -> AsyncGenerator[SimulatorStack]:
+    simulators = SimulatorStack(p1_port=0, p4_port=0, control_port=0, days=1)
+    await simulators.start()
+    yield simulators
+    await simulators.stop()
+
+
+async def test_switch_command(
+    stack: SimulatorStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(name: str | None) -> int:
+        args = argparse.Namespace(name=name, control=stack.control_port)
+        return develop.switch(args)
+
+    def last_line() -> str:
+        # The stack, in this process, prints each switch too.
+        return capsys.readouterr().out.splitlines()[-1]
+
+    assert await asyncio.to_thread(run, None) == 0
+    assert last_line() == "readout=on consent=ok cable=plugged"
+    assert await asyncio.to_thread(run, "cable-pull") == 0
+    assert last_line() == "readout=on consent=ok cable=pulled"
+    assert stack.p1.serving is False
+    assert await asyncio.to_thread(run, "readout-off") == 0
+    assert last_line() == "readout=off consent=ok cable=pulled"
+    assert await asyncio.to_thread(run, "nonsense") == 2
+    assert "unknown switch 'nonsense'" in capsys.readouterr().out
+
+
+def test_switch_without_a_stack(
+    socket_enabled: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = argparse.Namespace(name=None, control=port)
+    assert develop.switch(args) == 1
+    assert "is scripts/develop running?" in capsys.readouterr().out
+
+
+def test_help_lists_options_and_switches(capsys: pytest.CaptureFixture[str]) -> None:
+    with contextlib.suppress(SystemExit):
+        develop.main(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--config", "--port", "--p1", "--p4", "--control", "--days"):
+        assert option in text
+    for name in SWITCHES:
+        assert name in text
+    assert "scripts/develop switch" in text
+    assert "scripts/develop sync" in text
+    with contextlib.suppress(SystemExit):
+        develop.main(["switch", "--help"])
+    assert "--control" in capsys.readouterr().out
+
+
+async def test_sync_without_a_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(config=str(tmp_path), port=None)
+    assert await develop.sync(args) == 1
+    assert "start scripts/develop" in capsys.readouterr().out
+
+
+class FakeClient:
+    """Answers REST calls from a table; records the others."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+        self.calls: list[tuple[str, str]] = []
+
+    async def get(self, path: str) -> Any:
+        assert path == "/api/config/config_entries/entry"
+        return self.entries
+
+    async def request(self, method: str, path: str) -> None:
+        self.calls.append((method, path))
+
+
+async def test_remove_onboarding_extras() -> None:
+    client = FakeClient(
+        [
+            {"entry_id": "a", "domain": "shopping_list", "source": "onboarding"},
+            {"entry_id": "b", "domain": "slimme_meter", "source": "user"},
+            {"entry_id": "c", "domain": "backup", "source": "onboarding"},
+            {"entry_id": "d", "domain": "google_translate", "source": "onboarding"},
+            {"entry_id": "e", "domain": "met", "source": "user"},
+        ]
+    )
+    removed = await bootstrap.remove_onboarding_extras(client)  # type: ignore[arg-type]
+    assert removed == ["shopping_list", "google_translate"]
+    assert client.calls == [
+        ("DELETE", "/api/config/config_entries/entry/a"),
+        ("DELETE", "/api/config/config_entries/entry/d"),
+    ]
