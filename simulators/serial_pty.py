@@ -111,15 +111,21 @@ class P1PtySimulator(Transmitter):
 
         return asyncio.create_task(come_back(), name="p1-pty-come-back")
 
-    async def _transmit(self, data: bytes) -> None:
-        """Write to the master side; what does not fit is lost, as on a real line."""
+    async def _transmit(self, data: bytes) -> int:
+        """Write to the master side; what does not fit is lost, as on a real line.
+
+        Returns 1 when all of ``data`` went into the device, else 0. Whether a
+        reader has the device open is not known here: the pty keeps the bytes
+        until one reads them (or flushes them when it opens the port).
+        """
         master = self._master
         if master is None:
-            return
+            return 0
         view = memoryview(data)
         while view:
             try:
                 written = os.write(master, view)
             except OSError:
-                return
+                return 0
             view = view[written:]
+        return 1

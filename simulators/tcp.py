@@ -128,11 +128,16 @@ class P1TcpServer(Transmitter):
             writer.close()
             await self._notify()
 
-    async def _transmit(self, data: bytes) -> None:
-        writers = list(self._writers)
+    async def _transmit(self, data: bytes) -> int:
+        """Write to every open connection; return how many took the bytes.
+
+        Bytes handed to a connection arrive unless it is reset or the client
+        closes it first: a clean close (FIN) still delivers them.
+        """
+        writers = [writer for writer in self._writers if not writer.is_closing()]
         for writer in writers:
-            if not writer.is_closing():
-                writer.write(data)
+            writer.write(data)
         for writer in writers:
             with contextlib.suppress(OSError):
                 await writer.drain()
+        return len(writers)

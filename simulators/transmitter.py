@@ -24,13 +24,19 @@ fault switches change what goes out:
 
 Telegram faults queue up in the order they were asked for and each consumes
 one telegram; garbage is added to the next telegram that is sent.
+
+Bookkeeping: :attr:`Transmitter.sent` counts every telegram that went out,
+:attr:`Transmitter.delivered` only those handed whole to at least one
+connected reader (:attr:`Transmitter.valid_delivered` and
+:attr:`Transmitter.delivered_faults` split them by fault), so a test can
+compare what a reader accepted with what actually reached it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
-from collections import deque
+from collections import Counter, deque
 import contextlib
 import enum
 import logging
@@ -82,6 +88,16 @@ class Transmitter(ABC):
         """Telegrams sent so far without any fault."""
         self.last_valid_telegram: bytes | None = None
         """The bytes of the last telegram sent without a fault."""
+        self.last_fault: TelegramFault | None = None
+        """The fault of the last telegram sent (None: it was valid)."""
+        self.last_reached = 0
+        """How many connected readers the last transmission reached whole."""
+        self.delivered = 0
+        """Telegrams handed whole to at least one connected reader."""
+        self.valid_delivered = 0
+        """Delivered telegrams without any fault."""
+        self.delivered_faults: Counter[TelegramFault] = Counter()
+        """Delivered faulty telegrams, by fault."""
         self._faults: deque[TelegramFault] = deque()
         self._garbage = bytearray()
         self._stalled = False
@@ -155,6 +171,7 @@ class Transmitter(ABC):
         if fault is TelegramFault.HALF:
             telegram = telegram[: len(telegram) // 2]
         self.sent += 1
+        self.last_fault = fault
         if fault is None:
             self.valid_sent += 1
             self.last_valid_telegram = telegram
@@ -163,10 +180,20 @@ class Transmitter(ABC):
         return data
 
     async def send_now(self) -> bytes:
-        """Send one telegram now (faults applied) and return the bytes sent."""
+        """Send one telegram now (faults applied) and return the bytes sent.
+
+        :attr:`last_reached` tells how many connected readers got it whole.
+        """
         data = self.next_chunk()
+        self.last_reached = 0
         if data:
-            await self._transmit(data)
+            self.last_reached = reached = await self._transmit(data)
+            if reached:
+                self.delivered += 1
+                if self.last_fault is None:
+                    self.valid_delivered += 1
+                else:
+                    self.delivered_faults[self.last_fault] += 1
         return data
 
     def _start_ticker(self) -> None:
@@ -215,5 +242,5 @@ class Transmitter(ABC):
         """
 
     @abstractmethod
-    async def _transmit(self, data: bytes) -> None:
-        """Write ``data`` to every reader."""
+    async def _transmit(self, data: bytes) -> int:
+        """Write ``data`` to every reader; return how many got all of it."""

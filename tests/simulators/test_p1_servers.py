@@ -275,6 +275,39 @@ async def test_server_gone_and_back_on_the_same_port(server: P1TcpServer) -> Non
     await again.close()
 
 
+async def test_delivery_bookkeeping(server: P1TcpServer, clock: ManualClock) -> None:
+    # Nobody listens: telegrams go out but reach no one.
+    assert await server.send_now()
+    assert (server.sent, server.delivered, server.last_reached) == (1, 0, 0)
+    client = await Client.connect(server)
+    server.crc_errors(1)
+    server.half_telegram()
+    server.non_ascii()
+    server.garbage(10)
+    sent = b""
+    for _ in range(5):
+        clock.advance(1)
+        sent += await server.send_now()
+        assert server.last_reached == 1
+    assert await client.read(len(sent)) == sent
+    assert (server.sent, server.valid_sent) == (6, 3)
+    assert (server.delivered, server.valid_delivered) == (5, 2)
+    assert server.delivered_faults == {
+        TelegramFault.WRONG_CRC: 1,
+        TelegramFault.HALF: 1,
+        TelegramFault.NON_ASCII: 1,
+    }
+    assert server.last_fault is None
+    # A connection being closed takes no more bytes.
+    server.close_connections()
+    server.crc_errors(1)
+    await server.send_now()
+    assert server.last_fault is TelegramFault.WRONG_CRC
+    assert (server.sent, server.delivered, server.last_reached) == (7, 5, 0)
+    assert sum(server.delivered_faults.values()) == 3
+    await client.close()
+
+
 async def test_stop_and_start_on_the_same_port(server: P1TcpServer) -> None:
     port = server.port
     await server.stop()
@@ -415,6 +448,24 @@ async def test_pty_gone_for_a_while(pty_sim: P1PtySimulator) -> None:
     assert await asyncio.wait_for(reader.readexactly(len(sent)), TIMEOUT) == sent
     assert not _crc_ok(sent)
     await _close(writer)
+
+
+async def test_pty_delivery_bookkeeping(pty_sim: P1PtySimulator) -> None:
+    assert await pty_sim.send_now()
+    assert (pty_sim.delivered, pty_sim.last_reached) == (1, 1)
+    pty_sim.unplug()
+    assert await pty_sim.send_now()  # into the void
+    assert (pty_sim.sent, pty_sim.delivered, pty_sim.last_reached) == (2, 1, 0)
+    pty_sim.plug()
+    # A full line: the telegram that does not fit is not delivered.
+    for _ in range(10_000):
+        await pty_sim.send_now()
+        if not pty_sim.last_reached:
+            break
+    assert pty_sim.last_reached == 0
+    assert pty_sim.sent > 4
+    assert pty_sim.delivered == pty_sim.sent - 2
+    assert pty_sim.valid_delivered == pty_sim.delivered
 
 
 async def test_pty_ticker(clock: ManualClock) -> None:
