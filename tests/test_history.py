@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+import random
 from typing import Any
 
 from homeassistant.components.recorder import Recorder, get_instance
@@ -84,6 +85,21 @@ def test_sums_rebase_on_a_lower_register() -> None:
         series.put(hour * 3600, value, LOCAL)
     assert [row[2] for row in series.rows()] == [0, 500, 800, 800, 900, 900]
     assert [row[1] for row in series.rows(4)] == [120, 120]
+
+
+def test_kept_sums_follow_late_changed_and_dropped_readings() -> None:
+    # Sums are kept between writes; every change must show as a full
+    # recount would show it.
+    series = SeriesHistory()
+    rng = random.Random(7)
+    for step in range(400):
+        hour = rng.randrange(80) * 3600
+        series.put(hour, rng.randrange(5_000), rng.choice((LOCAL, REMOTE)))
+        if step % 97 == 96:
+            series.drop_source(REMOTE)
+        start = rng.randrange(len(series.hours)) if series.hours else 0
+        recount = SeriesHistory.from_json(series.to_json())
+        assert series.rows(start) == recount.rows(start)
 
 
 async def test_write_merged_rows(hass: HomeAssistant, history: MergedHistory) -> None:

@@ -562,6 +562,7 @@ INVALID_PAGES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "value-text": lambda page: _item(page).update(R180="123") or page,
     "value-bool": lambda page: _item(page).update(R280=False) or page,
     "value-negative": lambda page: _item(page).update(R180=-1) or page,
+    "value-negative-fraction": lambda page: _item(page).update(R180=-0.5) or page,
     "day-tariff-text": lambda page: _first(page, "DayObjects").update(R182="1") or page,
 }
 

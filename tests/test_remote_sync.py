@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.common import async_capture_events
 from custom_components.slimme_meter.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.slimme_meter.history import Series
+from custom_components.slimme_meter.history import WRITE_CHUNK, MergedHistory, Series
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.p4 import OLDEST_CURSOR
 from simulators.p4_data import local_midnight
@@ -222,6 +222,47 @@ async def test_backfill_resumes_from_the_stored_cursor(
         ]
         rows = await all_rows(hass, home.equipment_id)
         for series in SERIES:
+            assert rows[series] == expected_rows(expected[series])
+
+
+async def test_rows_a_stopped_write_left_out_are_written_at_the_next_run(
+    hass: HomeAssistant, runs: SyncRuns
+) -> None:
+    # One page brings 25 days: more rows per series than one recorder job.
+    async with household(first_day=date(2024, 12, 14), days=25, page_size=100) as home:
+        add = MergedHistory._add
+        stopped: list[int] = []
+
+        def add_then_stop(
+            self: MergedHistory, series: Series, rows: list[tuple[int, int, int]]
+        ) -> None:
+            add(self, series, rows)
+            if not stopped:
+                # Home Assistant stops right after the first job was queued.
+                stopped.append(len(rows))
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()
+
+        entry = home.entry()
+        with patch.object(MergedHistory, "_add", add_then_stop):
+            await start(hass, entry)
+            await until(lambda: stopped)
+            assert await hass.config_entries.async_unload(entry.entry_id)
+        assert stopped == [WRITE_CHUNK]
+        assert runs.delays == []  # the run never finished
+        rows = await all_rows(hass, home.equipment_id)
+        assert sorted(len(found) for found in rows.values()) == [0, 0, WRITE_CHUNK]
+
+        # After the restart the page is read again and changes nothing; the
+        # rows left out are written all the same.
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await runs.wait(1)
+        assert entry.runtime_data.remote_state is RemoteState.ACTIVE
+        expected = registers(home)
+        rows = await all_rows(hass, home.equipment_id)
+        for series in SERIES:
+            assert len(expected[series]) == 25 * 24 + 1 > WRITE_CHUNK
             assert rows[series] == expected_rows(expected[series])
 
 

@@ -98,6 +98,9 @@ class SeriesHistory:
     values: dict[int, tuple[int, str]] = field(default_factory=dict)
     dirty_from: int | None = None  # earliest hour end whose row must be written
     disagreements: int = 0
+    # The sum at each of the first hours, kept while their readings stay, so
+    # a write of the newest rows does not add up the whole history again.
+    sums: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def put(self, hour_end: int, value: int, source: str) -> bool:
         """Store a reading; local readings win over remote ones."""
@@ -109,8 +112,12 @@ class SeriesHistory:
                 if current[0] != value:
                     self.disagreements += 1
                 return False
+            self._forget_sums(hour_end)
+        elif not self.hours or hour_end > self.hours[-1]:
+            self.hours.append(hour_end)  # the usual case: a newer hour
         else:
             insort(self.hours, hour_end)
+            self._forget_sums(hour_end)
         self.values[hour_end] = (value, source)
         self._dirty(hour_end)
         return True
@@ -122,6 +129,7 @@ class SeriesHistory:
             del self.values[hour]
         if gone:
             self.hours = sorted(self.values)
+            self.sums.clear()
             self.dirty_from = self.hours[0] if self.hours else None
         return len(gone)
 
@@ -129,19 +137,26 @@ class SeriesHistory:
         if self.dirty_from is None or hour_end < self.dirty_from:
             self.dirty_from = hour_end
 
+    def _forget_sums(self, hour_end: int) -> None:
+        """Drop the kept sums from an hour on (its reading changed)."""
+        del self.sums[bisect_left(self.hours, hour_end) :]
+
     def rows(self, start_index: int = 0) -> list[tuple[int, int, int]]:
         """Return (hour end, state, sum) from an index, sums from the start."""
-        total = 0
-        previous: int | None = None
-        rows = []
-        for index, hour in enumerate(self.hours):
-            value = self.values[hour][0]
+        hours, values, sums = self.hours, self.values, self.sums
+        known = len(sums)
+        total = sums[-1] if known else 0
+        previous = values[hours[known - 1]][0] if known else None
+        for hour in hours[known:]:
+            value = values[hour][0]
             if previous is not None and value > previous:
                 total += value - previous
             previous = value
-            if index >= start_index:
-                rows.append((hour, value, total))
-        return rows
+            sums.append(total)
+        return [
+            (hours[index], values[hours[index]][0], sums[index])
+            for index in range(start_index, len(hours))
+        ]
 
     def count(self, source: str) -> int:
         """Return how many hours come from a source."""
@@ -179,7 +194,8 @@ class MergedHistory:
         data = await self._store.async_load() or {}
         for name, readings in data.get("series", {}).items():
             self.series[Series(name)] = SeriesHistory.from_json(readings)
-        # Rows a stopped write left out are written with the next change.
+        # Rows a stopped write left out are written with the next write: the
+        # next change, or the remote path's next sync run.
         for name, hour_end in data.get("dirty", {}).items():
             self._series(Series(name))._dirty(int(hour_end))
 
@@ -200,6 +216,11 @@ class MergedHistory:
         return sum(
             history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
         )
+
+    @property
+    def pending(self) -> bool:
+        """Return whether rows wait to be written (a write was stopped)."""
+        return any(h.dirty_from is not None for h in self.series.values())
 
     def covered_until(self) -> datetime | None:
         """Return the end of the latest hour any series holds."""

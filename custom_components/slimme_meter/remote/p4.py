@@ -441,6 +441,10 @@ def _value(document: dict[str, Any], key: str, factor: int, where: str) -> int |
     value = document.get(key)
     if value is None:
         return None
+    if type(value) is int:  # the usual Wh: no decimal arithmetic needed
+        if value < 0:
+            raise _invalid(where, f"{key} is negative")
+        return value * factor
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise _invalid(where, f"{key} is not a number")
     if value < 0:

@@ -159,6 +159,11 @@ class RemoteSync:
 
     async def async_sync(self) -> float | None:
         """Fetch every page there is; return seconds until the next attempt."""
+        if self.history.pending:
+            # Rows a stopped write left out (Home Assistant stopped halfway
+            # through a page): the page may bring nothing new when it is
+            # read again, so they are written now, whatever comes next.
+            await self.history.async_write()
         if self.state in STOPPED_STATES or self.mismatched_meter:
             return None  # until the user acts
         if not self.backfilled:
