@@ -18,7 +18,6 @@ from typing import Any
 from .hass import HassClient, HassError, Websocket
 
 DOMAIN = "slimme_meter"
-HELPER_DOMAIN = "devstack"
 USER = "dev"
 PASSWORD = "slimme-meter"  # noqa: S105 - a local development instance
 USER_NAME = "Developer"
@@ -297,37 +296,18 @@ def _answers(stack: Stack) -> dict[str, Callable[[dict[str, Any]], dict[str, Any
         "remote": lambda _: {
             "provider": "nl_p4",
             "api_key": stack.api_key,
-            "base_url": stack.p4_url,
+            # The address field is in the step's (collapsed) Advanced section.
+            "advanced": {"base_url": stack.p4_url},
         },
         "remote_points": lambda step: {"eans": _select_values(step, "eans")},
         "remote_mismatch": lambda _: {"confirm": True},
     }
 
 
-async def _start_flow(client: HassClient) -> dict[str, Any]:
-    """Start the Slimme Meter config flow in advanced mode; return its first step.
-
-    Through the ``devstack`` helper when it is loaded (Home Assistant 2026
-    no longer passes the advanced-mode flag of a REST request on to the flow),
-    else as the UI of older releases does.
-    """
-    config = await client.get("/api/config")
-    if HELPER_DOMAIN in config.get("components", []):
-        async with client.websocket() as ws:
-            started = await ws.command(f"{HELPER_DOMAIN}/start_flow", handler=DOMAIN)
-        step = await client.get(f"/api/config/config_entries/flow/{started['flow_id']}")
-        return dict(step)
-    step = await client.post(
-        "/api/config/config_entries/flow",
-        {"handler": DOMAIN, "show_advanced_options": True},
-    )
-    return dict(step)
-
-
 async def create_entry(client: HassClient, stack: Stack) -> dict[str, Any]:
     """Add the meter through the config flow, as the UI would."""
     answers = _answers(stack)
-    step = await _start_flow(client)
+    step = await client.post("/api/config/config_entries/flow", {"handler": DOMAIN})
     url = f"/api/config/config_entries/flow/{step['flow_id']}"
     for _ in range(len(answers) + 1):
         if step["type"] == FLOW_DONE:

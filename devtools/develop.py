@@ -71,8 +71,6 @@ energy:
 repairs:
 search:
 system_health:
-# The stack's helper (devtools/devstack): starts config flows in advanced mode.
-devstack:
 logger:
   default: warning
   logs:
@@ -128,14 +126,10 @@ def prepare_config(config: Path, port: int | None) -> int:
 
 
 def link_integration(config: Path) -> None:
-    """Make the integration and the stack's helper custom components of ``config``."""
+    """Make the integration a custom component of ``config``."""
     folder = config / "custom_components"
     folder.mkdir(exist_ok=True)
-    for name, target in (
-        ("slimme_meter", ROOT / "custom_components" / "slimme_meter"),
-        ("devstack", ROOT / "devtools" / "devstack"),
-    ):
-        _link(folder / name, target)
+    _link(folder / "slimme_meter", ROOT / "custom_components" / "slimme_meter")
 
 
 def _link(link: Path, target: Path) -> None:

@@ -7,6 +7,8 @@ for the real ones; the recorder runs, so a linked entry starts its remote path.
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -14,7 +16,8 @@ from homeassistant import config_entries
 from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
+from homeassistant.helpers import config_validation as cv
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -28,9 +31,10 @@ from simulators.telegram import render_telegram
 from .helpers import meter_entry, until
 from .p1_helpers import V5, V5_ID, closed_port
 from .server import TelegramServer
-from .test_config_flow import assert_form, assert_no_flows, network_input, suggested
+from .test_config_flow import assert_form, assert_no_flows, network_input
 
 FLOW = "custom_components.slimme_meter.config_flow"
+STRINGS = Path(__file__).parents[1] / "custom_components/slimme_meter/strings.json"
 ELECTRICITY = DEFAULT_ELECTRICITY_EAN
 GAS = DEFAULT_GAS_EAN
 ADDRESS = "Simulatiestraat 1, 1234 AB Teststad"
@@ -58,9 +62,16 @@ def remote_meter(sim: P4Simulator, ean: str = ELECTRICITY) -> str:
     return meter_id
 
 
-def link_input(sim: P4Simulator, **changes: str) -> dict[str, str]:
-    """The remote step's input of the advanced form."""
-    return {"provider": "nl_p4", "api_key": "test-key", "base_url": sim.url} | changes
+def link_input(
+    sim: P4Simulator, *, base_url: str | None = None, **changes: str
+) -> dict[str, Any]:
+    """The remote step's input; the service's address is in the Advanced section."""
+    address = sim.url if base_url is None else base_url
+    return {
+        "provider": "nl_p4",
+        "api_key": "test-key",
+        "advanced": {"base_url": address},
+    } | changes
 
 
 def fields(result: Result) -> list[str]:
@@ -72,6 +83,38 @@ def field_default(result: Result, name: str) -> Any:
         if str(key) == name:
             return key.default()
     raise AssertionError(f"no field {name}")
+
+
+def form_section(result: Result, name: str) -> section:
+    for key, value in result["data_schema"].schema.items():
+        if str(key) == name:
+            assert isinstance(value, section)
+            return value
+    raise AssertionError(f"no section {name}")
+
+
+def serialize(schema: Any) -> list[dict[str, Any]]:
+    """Return a form's fields the way Home Assistant sends them to the frontend."""
+    try:
+        import probatio
+    except ImportError:  # Home Assistant before 2026.10
+        import voluptuous_serialize
+
+        return list(
+            voluptuous_serialize.convert(schema, custom_serializer=cv.custom_serializer)
+        )
+    return list(probatio.to_field_list(schema, custom_serializer=cv.custom_serializer))
+
+
+def suggested(result: Result) -> dict[str, Any]:
+    """Return the values a form shows filled in, those of its sections nested."""
+    values: dict[str, Any] = {}
+    for key, value in result["data_schema"].schema.items():
+        if isinstance(value, section):
+            values[str(key)] = suggested({"data_schema": value.schema})
+        elif key.description and "suggested_value" in key.description:
+            values[str(key)] = key.description["suggested_value"]
+    return values
 
 
 def point_labels(result: Result) -> dict[str, str]:
@@ -88,15 +131,12 @@ async def offer(
     hass: HomeAssistant,
     server: TelegramServer,
     telegram: bytes,
-    *,
-    advanced: bool = True,
 ) -> Result:
     """Run the local steps of the config flow up to the remote offer."""
     server.on_connect = telegram
-    context: dict[str, Any] = {"source": config_entries.SOURCE_USER}
-    if advanced:
-        context["show_advanced_options"] = True
-    result = await hass.config_entries.flow.async_init(DOMAIN, context=context)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
     flow_id = result["flow_id"]
     result = await configure(hass, flow_id, {"next_step_id": "network"})
     result = await configure(hass, flow_id, network_input(server.port))
@@ -112,11 +152,9 @@ async def remote_form(
     hass: HomeAssistant,
     server: TelegramServer,
     telegram: bytes,
-    *,
-    advanced: bool = True,
 ) -> Result:
     """Run the config flow up to the form asking for the API key."""
-    result = await offer(hass, server, telegram, advanced=advanced)
+    result = await offer(hass, server, telegram)
     result = await configure(hass, result["flow_id"], {"next_step_id": "remote"})
     assert_form(result, "remote", {})
     return result
@@ -168,10 +206,8 @@ async def test_remote_links_matching_meter(
 ) -> None:
     result = await remote_form(hass, server, own_telegram(sim))
     flow_id = result["flow_id"]
-    assert fields(result) == ["provider", "api_key", "base_url"]
+    assert fields(result) == ["provider", "api_key", "advanced"]
     assert field_default(result, "provider") == "nl_p4"
-    assert field_default(result, "base_url") == DEFAULT_BASE_URL
-    assert DEFAULT_BASE_URL == "https://p4.smartdatasolutions.eu"
 
     # Blanks around the key and a slash after the address are left out.
     result = await configure(
@@ -364,21 +400,57 @@ async def test_remote_mismatch_needs_consent(
     await unload(hass, entry)
 
 
-async def test_base_url_only_in_advanced_mode(
+async def test_base_url_in_a_collapsed_section(
     hass: HomeAssistant, server: TelegramServer, sim: P4Simulator
 ) -> None:
-    """Without advanced mode the service's default address is used."""
+    """The address is always there, folded away under Advanced, with the default."""
+    result = await remote_form(hass, server, own_telegram(sim))
+    advanced = form_section(result, "advanced")
+    assert advanced.options == {"collapsed": True}
+    assert [str(key) for key in advanced.schema.schema] == ["base_url"]
+    (key,) = advanced.schema.schema
+    assert key.default() == DEFAULT_BASE_URL == "https://p4.smartdatasolutions.eu"
+    # What the frontend gets: a folded section holding the field and its default.
+    serialized = serialize(result["data_schema"])
+    assert [field["name"] for field in serialized] == [
+        "provider",
+        "api_key",
+        "advanced",
+    ]
+    assert serialized[2]["type"] == "expandable"
+    assert serialized[2]["required"] is True
+    assert serialized[2]["expanded"] is False
+    assert [
+        (field["name"], field.get("default")) for field in serialized[2]["schema"]
+    ] == [("base_url", DEFAULT_BASE_URL)]
+    # The section and its field are labelled.
+    strings = json.loads(STRINGS.read_text(encoding="utf-8"))
+    for kind in ("config", "options"):
+        labels = strings[kind]["step"]["remote"]["sections"]["advanced"]
+        assert labels["name"] == "Advanced"
+        assert set(labels["data"]) == set(labels["data_description"]) == {"base_url"}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
     with patch(f"{FLOW}.DEFAULT_BASE_URL", sim.url):
-        result = await remote_form(hass, server, own_telegram(sim), advanced=False)
+        result = await remote_form(hass, server, own_telegram(sim))
         flow_id = result["flow_id"]
-        assert fields(result) == ["provider", "api_key"]
-        result = await configure(
-            hass, flow_id, {"provider": "nl_p4", "api_key": "wrong"}
-        )
+        # The section left empty: the form's default address.
+        wrong_key = {"provider": "nl_p4", "api_key": "wrong", "advanced": {}}
+        result = await configure(hass, flow_id, wrong_key)
         assert_form(result, "remote", {"base": "invalid_api_key"})
-        assert suggested(result) == {"provider": "nl_p4", "api_key": "wrong"}
+        assert sim.requests[-1].path == "/api/v5/meteringpoints/"
+        assert suggested(result) == {
+            "provider": "nl_p4",
+            "api_key": "wrong",
+            "advanced": {"base_url": sim.url},
+        }
+        # A refused address opens the section, showing what was entered.
+        result = await configure(hass, flow_id, link_input(sim, base_url="ftp://p4"))
+        assert_form(result, "remote", {"advanced": "invalid_url"})
+        assert form_section(result, "advanced").options == {"collapsed": False}
+        assert suggested(result)["advanced"] == {"base_url": "ftp://p4"}
         result = await configure(
-            hass, flow_id, {"provider": "nl_p4", "api_key": "test-key"}
+            hass, flow_id, {"provider": "nl_p4", "api_key": "test-key", "advanced": {}}
         )
         assert_form(result, "remote_points", None)
     result = await configure(hass, flow_id, {"eans": [ELECTRICITY]})
@@ -418,9 +490,7 @@ async def setup_entry(
 
 
 async def options_menu(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
-    result = await hass.config_entries.options.async_init(
-        entry.entry_id, context={"show_advanced_options": True}
-    )
+    result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "init"
     assert result["menu_options"] == ["update_policy", "remote_manage"]
@@ -443,7 +513,8 @@ async def test_options_link_remote_without_reconnecting(
     # Not linked yet: straight to the key.
     result = await options(hass, flow_id, {"next_step_id": "remote_manage"})
     assert_form(result, "remote", {})
-    assert fields(result) == ["provider", "api_key", "base_url"]
+    assert fields(result) == ["provider", "api_key", "advanced"]
+    assert form_section(result, "advanced").options == {"collapsed": True}
     result = await options(hass, flow_id, link_input(sim, api_key="wrong"))
     assert_form(result, "remote", {"base": "invalid_api_key"})
     result = await options(hass, flow_id, link_input(sim))

@@ -793,7 +793,8 @@ async def test_reauth_key(hass: HomeAssistant, bridge: Bridge, case: str) -> Non
 # The consent service: API key and address
 
 KEY_FORMAT = {"api_key": "invalid_api_key_format"}
-INVALID_URL = {"base_url": "invalid_url"}
+# The address is a field of the Advanced section: its error is the section's.
+INVALID_URL = {"advanced": "invalid_url"}
 
 API_KEY_CASES: dict[str, tuple[Any, Expected]] = {
     "empty": ("", KEY_FORMAT),
@@ -831,9 +832,9 @@ BASE_URL_CASES: dict[str, tuple[str, Expected]] = {
 
 
 async def remote_form(hass: HomeAssistant, bridge: Bridge) -> str:
-    """Run the config flow (advanced mode) to the form asking for the API key."""
+    """Run the config flow to the form asking for the API key."""
     bridge.payload = V5
-    flow_id = await network_form(hass, {"show_advanced_options": True})
+    flow_id = await network_form(hass)
     manager = hass.config_entries.flow
     result = await manager.async_configure(
         flow_id, network_input("127.0.0.1", bridge.port)
@@ -845,8 +846,16 @@ async def remote_form(hass: HomeAssistant, bridge: Bridge) -> str:
     return flow_id
 
 
-def link_input(sim: P4Simulator, **changes: Any) -> dict[str, Any]:
-    return {"provider": "nl_p4", "api_key": "test-key", "base_url": sim.url} | changes
+def link_input(
+    sim: P4Simulator, *, base_url: Any = None, **changes: Any
+) -> dict[str, Any]:
+    """The remote step's input; the service's address is in the Advanced section."""
+    address = sim.url if base_url is None else base_url
+    return {
+        "provider": "nl_p4",
+        "api_key": "test-key",
+        "advanced": {"base_url": address},
+    } | changes
 
 
 async def links_to_points(
@@ -908,11 +917,31 @@ async def test_remote_blank_base_url_is_the_default(
 @pytest.mark.parametrize(
     ("user_input", "field"),
     [
-        ({"provider": "uk_dcc", "api_key": "test-key"}, "provider"),
-        ({"provider": "nl_p4"}, "api_key"),
-        ({"provider": "nl_p4", "api_key": "test-key", "base_url": 80}, "base_url"),
+        ({"provider": "uk_dcc", "api_key": "test-key", "advanced": {}}, "provider"),
+        ({"provider": "nl_p4", "advanced": {}}, "api_key"),
+        ({"provider": "nl_p4", "api_key": "test-key"}, "advanced"),
+        (
+            {"provider": "nl_p4", "api_key": "test-key", "advanced": "x"},
+            "advanced",
+        ),
+        # A field inside a section: Home Assistant files its error under base.
+        (
+            {"provider": "nl_p4", "api_key": "test-key", "advanced": {"base_url": 80}},
+            "base",
+        ),
+        (
+            {"provider": "nl_p4", "api_key": "test-key", "advanced": {"other": 1}},
+            "base",
+        ),
     ],
-    ids=["unknown_provider", "no_api_key", "base_url_not_text"],
+    ids=[
+        "unknown_provider",
+        "no_api_key",
+        "no_advanced_section",
+        "advanced_not_a_section",
+        "base_url_not_text",
+        "unknown_field_in_section",
+    ],
 )
 async def test_remote_form_shape(
     hass: HomeAssistant,
@@ -1051,9 +1080,7 @@ SERVICE_CASES: dict[str, tuple[Callable[[P4Simulator], Any], str]] = {
 
 async def options_remote_form(hass: HomeAssistant, entry: MockConfigEntry) -> str:
     manager = hass.config_entries.options
-    result = await manager.async_init(
-        entry.entry_id, context={"show_advanced_options": True}
-    )
+    result = await manager.async_init(entry.entry_id)
     result = await manager.async_configure(
         result["flow_id"], {"next_step_id": "remote_manage"}
     )

@@ -40,14 +40,13 @@ def test_prepare_config_writes_once(tmp_path: Path) -> None:
     assert develop.prepare_config(config, 18123) == 18123
     text = (config / "configuration.yaml").read_text()
     assert "  server_host: 127.0.0.1\n  server_port: 18123\n" in text
-    for name, target in (
-        ("slimme_meter", REPO / "custom_components" / "slimme_meter"),
-        ("devstack", REPO / "devtools" / "devstack"),
-    ):
-        link = config / "custom_components" / name
-        assert link.is_symlink()
-        assert link.resolve() == target.resolve()
-        assert (link / "manifest.json").exists()
+    assert [path.name for path in (config / "custom_components").iterdir()] == [
+        "slimme_meter"
+    ]
+    link = config / "custom_components" / "slimme_meter"
+    assert link.is_symlink()
+    assert link.resolve() == (REPO / "custom_components" / "slimme_meter").resolve()
+    assert (link / "manifest.json").exists()
 
     # A second run keeps the file and the links, and takes the port from it.
     (config / "configuration.yaml").write_text(text + "# mine\n")
@@ -307,3 +306,74 @@ async def test_remove_onboarding_extras() -> None:
         ("DELETE", "/api/config/config_entries/entry/a"),
         ("DELETE", "/api/config/config_entries/entry/d"),
     ]
+
+
+class FlowClient:
+    """Answers the config flow's REST calls like Home Assistant; records them."""
+
+    def __init__(self, steps: list[dict[str, Any]]) -> None:
+        self.steps = steps
+        self.posts: list[tuple[str, Any]] = []
+
+    async def post(self, path: str, json: Any = None) -> Any:
+        self.posts.append((path, json))
+        return self.steps.pop(0)
+
+
+async def test_create_entry_answers_every_step() -> None:
+    """The service's address goes in the remote step's Advanced section."""
+    stack = bootstrap.Stack("127.0.0.1", 2000, "http://127.0.0.1:8099", "dev-key")
+    flow = {"flow_id": "f1", "type": "form", "errors": None}
+    points = [{"value": "871687120000000001"}, {"value": "871687120000000002"}]
+    client = FlowClient(
+        [
+            {**flow, "type": "menu", "step_id": "user"},
+            {**flow, "step_id": "network"},
+            {**flow, "step_id": "confirm"},
+            {**flow, "type": "menu", "step_id": "remote_offer"},
+            {**flow, "step_id": "remote", "errors": {}},
+            {
+                **flow,
+                "step_id": "remote_points",
+                "data_schema": [
+                    {"name": "eans", "selector": {"select": {"options": points}}}
+                ],
+            },
+            {"flow_id": "f1", "type": "create_entry", "result": {"title": "Meter"}},
+        ]
+    )
+    entry = await bootstrap.create_entry(client, stack)  # type: ignore[arg-type]
+    assert entry == {"title": "Meter"}
+    url = "/api/config/config_entries/flow"
+    assert client.posts == [
+        (url, {"handler": "slimme_meter"}),
+        (f"{url}/f1", {"next_step_id": "network"}),
+        (f"{url}/f1", {"host": "127.0.0.1", "port": 2000, "specification": "auto"}),
+        (f"{url}/f1", {}),
+        (f"{url}/f1", {"next_step_id": "remote"}),
+        (
+            f"{url}/f1",
+            {
+                "provider": "nl_p4",
+                "api_key": "dev-key",
+                "advanced": {"base_url": "http://127.0.0.1:8099"},
+            },
+        ),
+        (f"{url}/f1", {"eans": ["871687120000000001", "871687120000000002"]}),
+    ]
+
+
+async def test_create_entry_stops_at_an_error() -> None:
+    stack = bootstrap.Stack("127.0.0.1", 2000, "http://127.0.0.1:8099", "dev-key")
+    client = FlowClient(
+        [
+            {
+                "flow_id": "f1",
+                "type": "form",
+                "step_id": "remote",
+                "errors": {"advanced": "invalid_url"},
+            }
+        ]
+    )
+    with pytest.raises(HassError, match="config flow step 'remote'"):
+        await bootstrap.create_entry(client, stack)  # type: ignore[arg-type]

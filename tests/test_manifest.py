@@ -99,6 +99,32 @@ def test_translations_match_strings(language: str) -> None:
         ), key
 
 
+@pytest.mark.parametrize(
+    "path", ["strings.json", "translations/en.json", "translations/nl.json"]
+)
+def test_form_sections_are_labelled(path: str) -> None:
+    """Each section of a form step has a name and labels for its own fields."""
+    texts = _load(COMPONENT / path)
+    found = []
+    for flow in ("config", "options"):
+        for step_id, step in texts[flow]["step"].items():
+            assert set(step.get("data_description", {})) <= set(step.get("data", {}))
+            for name, section in step.get("sections", {}).items():
+                found.append(f"{flow}.{step_id}.{name}")
+                assert set(section) <= {
+                    "name",
+                    "description",
+                    "data",
+                    "data_description",
+                }
+                assert section["name"], name
+                assert section["data"], name
+                assert set(section.get("data_description", {})) <= set(section["data"])
+                # A field moved into the section is no longer one of the step's.
+                assert not set(section["data"]) & set(step.get("data", {})), name
+    assert found == ["config.remote.advanced", "options.remote.advanced"]
+
+
 def test_english_translation_is_strings() -> None:
     assert _load(COMPONENT / "translations" / "en.json") == _load(
         COMPONENT / "strings.json"

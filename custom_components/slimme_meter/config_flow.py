@@ -20,6 +20,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -73,6 +74,7 @@ from .remote.api import AuthError, MeteringPoint, RemoteError
 from .remote.p4 import DEFAULT_BASE_URL, P4Provider, meter_matches
 
 PROVIDERS = ["nl_p4"]
+SECTION_ADVANCED = "advanced"
 
 KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
 DEFAULT_NETWORK_PORT = 8088
@@ -144,7 +146,9 @@ class RemoteSteps:
         errors: dict[str, str] = {}
         if user_input is not None:
             api_key = _api_key(user_input[CONF_API_KEY], errors)
-            base_url = _base_url(user_input.get(CONF_BASE_URL), errors)
+            base_url = _base_url(
+                user_input.get(SECTION_ADVANCED, {}).get(CONF_BASE_URL), errors
+            )
             points = (
                 None if errors else await self._async_points(api_key, base_url, errors)
             )
@@ -156,22 +160,30 @@ class RemoteSteps:
                     CONF_BASE_URL: base_url,
                 }
                 return await self.async_step_remote_points()
-        fields: dict[Any, Any] = {
-            vol.Required(CONF_PROVIDER, default=PROVIDERS[0]): SelectSelector(
-                SelectSelectorConfig(options=PROVIDERS, translation_key="provider")
-            ),
-            vol.Required(CONF_API_KEY): TextSelector(),
-        }
-        # The context, not the show_advanced_options property: that is deprecated
-        # in newer Home Assistant releases, where it is always true and warns.
-        if self.context.get("show_advanced_options", False):  # type: ignore[attr-defined]
-            fields[vol.Optional(CONF_BASE_URL, default=DEFAULT_BASE_URL)] = (
-                TextSelector()
-            )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_PROVIDER, default=PROVIDERS[0]): SelectSelector(
+                    SelectSelectorConfig(options=PROVIDERS, translation_key="provider")
+                ),
+                vol.Required(CONF_API_KEY): TextSelector(),
+                # Folded away (only for a service that asks for another
+                # address), unless the address entered there was refused.
+                vol.Required(SECTION_ADVANCED): section(
+                    vol.Schema(
+                        {
+                            vol.Optional(
+                                CONF_BASE_URL, default=DEFAULT_BASE_URL
+                            ): TextSelector()
+                        }
+                    ),
+                    {"collapsed": SECTION_ADVANCED not in errors},
+                ),
+            }
+        )
         return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
             step_id="remote",
             data_schema=self.add_suggested_values_to_schema(  # type: ignore[attr-defined]
-                vol.Schema(fields), user_input
+                schema, user_input
             ),
             errors=errors,
         )
@@ -854,10 +866,14 @@ def _is_service_url(text: str) -> bool:
 
 
 def _base_url(value: str | None, errors: dict[str, str]) -> str:
-    """Return the service's address without a trailing slash; check its form."""
+    """Return the service's address without a trailing slash; check its form.
+
+    The error goes to the section holding the field: the frontend shows a
+    form's errors by the names of its top-level fields (and base) only.
+    """
     text = (value or "").strip() or DEFAULT_BASE_URL
     if not _is_service_url(text):
-        errors[CONF_BASE_URL] = "invalid_url"
+        errors[SECTION_ADVANCED] = "invalid_url"
     return text.rstrip("/")
 
 
