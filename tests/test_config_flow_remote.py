@@ -606,6 +606,9 @@ async def test_options_relink_and_disable(
     assert result["menu_options"] == ["remote", "remote_disable"]
     result = await options(hass, flow_id, {"next_step_id": "remote"})
     assert_form(result, "remote", {})
+    # Linking again starts from the address in use, not the service's default.
+    advanced = form_section(result, "advanced")
+    assert advanced.schema({}) == {"base_url": sim.url}
     sim.api_key = "second-key"
     result = await options(hass, flow_id, link_input(sim, api_key="second-key"))
     result = await options(hass, flow_id, {"eans": [ELECTRICITY]})

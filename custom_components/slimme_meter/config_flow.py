@@ -115,6 +115,10 @@ class RemoteSteps:
     def _local_meter_id(self) -> str | None:
         raise NotImplementedError
 
+    def _linked_base_url(self) -> str:
+        """Return the address a new link starts from: the service's own."""
+        return DEFAULT_BASE_URL
+
     async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
         raise NotImplementedError
 
@@ -172,7 +176,7 @@ class RemoteSteps:
                     vol.Schema(
                         {
                             vol.Optional(
-                                CONF_BASE_URL, default=DEFAULT_BASE_URL
+                                CONF_BASE_URL, default=self._linked_base_url()
                             ): TextSelector()
                         }
                     ),
@@ -719,6 +723,11 @@ class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
             ),
             errors=errors or None,
         )
+
+    def _linked_base_url(self) -> str:
+        """Return the address in use: linking again keeps it unless changed."""
+        remote = self.config_entry.options.get(CONF_REMOTE, {})
+        return str(remote.get(CONF_BASE_URL) or DEFAULT_BASE_URL)
 
     async def async_step_remote_manage(
         self, user_input: dict[str, Any] | None = None
