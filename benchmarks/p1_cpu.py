@@ -1,179 +1,135 @@
 """CPU per telegram: this integration against core dsmr, in one Home Assistant.
 
-Both read the same DSMR 5 stream over loopback TCP from a blaster process (so
-sending costs nothing here), with their entities registered and the state
-machine live. Core's throttle is set to 0 so it handles every telegram too.
+For every stream both integrations are set up side by side (core only where
+it can read the stream; its throttle is set to 0 so it handles every telegram
+too), each against its own blaster. Rounds alternate between the two: the
+blaster sends `count` telegrams at full speed and the process CPU time until
+the last one was handled is divided by `count`. The first round of each
+(which creates the entities) is not counted; the median of the others is.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+import cProfile
+from dataclasses import dataclass
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from typing import Any
-from unittest.mock import patch
 
-from homeassistant import loader
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_test_home_assistant,
-)
+from homeassistant.core import HomeAssistant
 
-from simulators.profiles import get_profile
-from simulators.telegram import render_telegram
-
-START = datetime(2026, 1, 5, 12, tzinfo=UTC)
+from benchmarks.harness import STREAMS, Running, Stream, StreamFiles, start
 
 
-def make_stream(path: str, count: int) -> None:
-    """Write `count` one-second DSMR 5 telegrams, NUL-separated."""
-    profile = get_profile("nl_dsmr5_gas")
-    meter = profile.create_meter(seed=1, start=START)
-    with open(path, "wb") as file:
-        for second in range(count):
-            meter.advance(START + timedelta(seconds=second + 1))
-            file.write(render_telegram(profile, meter) + b"\x00")
+@dataclass
+class CpuResult:
+    """CPU per telegram of one stream, in ms (core None when it cannot read it)."""
+
+    stream: str
+    ours: list[float]
+    core: list[float] | None
+
+    @property
+    def ours_ms(self) -> float:
+        """Return the median of our rounds."""
+        return statistics.median(self.ours)
+
+    @property
+    def core_ms(self) -> float | None:
+        """Return the median of core's rounds."""
+        return statistics.median(self.core) if self.core else None
+
+    @property
+    def ratio(self) -> float | None:
+        """Return ours / core."""
+        core = self.core_ms
+        return self.ours_ms / core if core else None
 
 
-def _entry(kind: str, port: int) -> MockConfigEntry:
-    if kind == "core":
-        return MockConfigEntry(
-            domain="dsmr",
-            data={
-                "host": "127.0.0.1",
-                "port": port,
-                "dsmr_version": "5",
-                "protocol": "dsmr_protocol",
-                "serial_id": "bench",
-                "serial_id_gas": "bench-gas",
-            },
-            options={"time_between_update": 0},
-        )
-    return MockConfigEntry(
-        domain="slimme_meter",
-        unique_id="bench",
-        data={
-            "connection": "network",
-            "host": "127.0.0.1",
-            "port": port,
-            "specification": "5",
-            "equipment_id": None,
-        },
-    )
+async def _round(running: Running, count: int) -> float:
+    cpu = time.process_time()
+    await running.feed(count)
+    spent = time.process_time() - cpu
+    await running.hass.async_block_till_done()
+    return spent / count * 1000
 
 
-async def _wait(condition: Callable[[], bool], timeout: float = 120) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
-def _counting(factory: Any, handled: list[int]) -> Any:
-    """Wrap core's reader factory so each handled telegram is counted."""
-
-    def create(*args: Any, **kwargs: Any) -> Any:
-        arguments = list(args)
-        position = 3 if isinstance(arguments[1], int) else 2
-        callback = arguments[position]
-
-        def counted(telegram: Any) -> None:
-            if telegram:
-                handled[0] += 1
-            callback(telegram)
-
-        arguments[position] = counted
-        return factory(*arguments, **kwargs)
-
-    return create
-
-
-async def measure(
-    hass: Any, kind: str, stream: str, count: int, rounds: int
+async def _rounds(
+    hass: HomeAssistant,
+    kind: str,
+    *,
+    stream: Stream,
+    path: str,
+    count: int,
+    rounds: int,
+    profile: cProfile.Profile | None,
 ) -> list[float]:
-    """Return CPU seconds per telegram for each round of one integration."""
-    blaster = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "benchmarks.blaster", stream],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert blaster.stdout is not None
-    data_port, control_port = map(int, blaster.stdout.readline().split())
-    handled = [0]
-    patches = []
-    if kind == "core":
-        from homeassistant.components.dsmr import sensor as core_sensor
-
-        for name in ("create_dsmr_reader", "create_tcp_dsmr_reader"):
-            if hasattr(core_sensor, name):
-                patches.append(
-                    patch.object(
-                        core_sensor,
-                        name,
-                        _counting(getattr(core_sensor, name), handled),
-                    )
-                )
-    for started in patches:
-        started.start()
-    entry = _entry(kind, data_port)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id), kind
-    await hass.async_block_till_done()
-    if kind == "ours":
-        counter = lambda: entry.runtime_data.counters.received  # noqa: E731
-    else:
-        counter = lambda: handled[0]  # noqa: E731
-    reader, writer = await asyncio.open_connection("127.0.0.1", control_port)
-    await asyncio.sleep(1)
+    """Run one integration alone: a warm-up round, then the measured ones."""
+    options = {"time_between_update": 0} if kind == "core" else None
+    running = await start(hass, kind, stream, path, options)
     results = []
     for round_ in range(rounds + 1):
-        before = counter()
-        cpu = time.process_time()
-        writer.write(f"{count}\n".encode())
-        await writer.drain()
-        target = before + count
-        await _wait(lambda target=target: counter() >= target)
-        spent = time.process_time() - cpu
-        await reader.readline()
-        await hass.async_block_till_done()
-        if round_:  # the first round warms up and creates the entities
-            results.append(spent / count)
-    writer.close()
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.config_entries.async_remove(entry.entry_id)
-    for started in patches:
-        started.stop()
-    blaster.stdin.close()  # type: ignore[union-attr]
-    blaster.wait()
+        if profile is not None and round_:
+            profile.enable()
+        spent = await _round(running, count)
+        if profile is not None:
+            profile.disable()
+        if round_:  # the first round creates the entities
+            results.append(spent)
+    await running.stop()
     return results
 
 
-async def main() -> None:
-    """Print CPU per telegram for both integrations."""
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    with (
-        tempfile.NamedTemporaryFile(suffix=".bin") as stream,
-        tempfile.TemporaryDirectory() as config_dir,
-    ):
-        make_stream(stream.name, count)
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
-            ours = await measure(hass, "ours", stream.name, count, rounds)
-            core = await measure(hass, "core", stream.name, count, rounds)
-    ours_ms, core_ms = statistics.median(ours) * 1000, statistics.median(core) * 1000
-    print(
-        f"ours  {ours_ms:.3f} ms/telegram  rounds {[round(x * 1000, 3) for x in ours]}"
-    )
-    print(
-        f"core  {core_ms:.3f} ms/telegram  rounds {[round(x * 1000, 3) for x in core]}"
-    )
-    print(f"RESULT cpu_ratio={ours_ms / core_ms:.3f}")
+async def measure_cpu(
+    hass: HomeAssistant,
+    files: StreamFiles,
+    count: int,
+    rounds: int,
+    *,
+    streams: list[str] | None = None,
+    profile: cProfile.Profile | None = None,
+) -> list[CpuResult]:
+    """Return CPU per telegram for each stream, ours and core's."""
+    results = []
+    for name in streams or list(STREAMS):
+        stream = STREAMS[name]
+        path = files.path(stream, count)
+        ours_ms = await _rounds(
+            hass,
+            "ours",
+            stream=stream,
+            path=path,
+            count=count,
+            rounds=rounds,
+            profile=profile,
+        )
+        core_ms = None
+        if stream.core is not None:
+            core_ms = await _rounds(
+                hass,
+                "core",
+                stream=stream,
+                path=path,
+                count=count,
+                rounds=rounds,
+                profile=None,
+            )
+        results.append(CpuResult(name, ours_ms, core_ms))
+    return results
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+def cpu_table(results: list[CpuResult]) -> list[str]:
+    """Return the table of CPU per telegram."""
+    lines = [
+        "CPU per telegram (ms, median of rounds)",
+        f"  {'stream':<17} {'ours':>7} {'core':>7} {'ratio':>6}   rounds ours / core",
+    ]
+    for result in results:
+        core = f"{result.core_ms:7.3f}" if result.core_ms else "    n/a"
+        ratio = f"{result.ratio:6.3f}" if result.ratio else "   n/a"
+        rounds = " ".join(f"{x:.3f}" for x in result.ours)
+        if result.core:
+            rounds += " / " + " ".join(f"{x:.3f}" for x in result.core)
+        lines.append(
+            f"  {result.stream:<17} {result.ours_ms:7.3f} {core} {ratio}   {rounds}"
+        )
+    return lines

@@ -34,7 +34,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .entity import MeterEntity
-from .p1.decode import MBusDevice, Snapshot, decode_text, last_failure
+from .p1.decode import MBusDevice, Snapshot, decode_text, last_failure, per_line
 from .p1.reader import LinkState
 from .p1.specs import SPECS
 from .remote.api import RemoteState
@@ -78,6 +78,7 @@ class MeterSensorDescription(SensorEntityDescription):
     value_fn: Callable[[Snapshot], Any]
     exists_fn: Callable[[Snapshot], bool]
     code: str | None = None  # the OBIS code whose unit the meter states
+    unit_codes: tuple[str, ...] = ()  # where to find the unit when code is absent
     attrs_fn: Callable[[Snapshot], dict[str, Any]] | None = None
     update_group: str | None = None
 
@@ -224,19 +225,20 @@ def _peak_value(snapshot: Snapshot) -> Any:
     return peak.value if peak is not None else None
 
 
-def _peaks(snapshot: Snapshot) -> list[Any]:
-    history = snapshot.objects.get("98.1.0")
+def _peaks(history: Any) -> list[Any]:
     return history if isinstance(history, list) else []
 
 
-def _peak_average(snapshot: Snapshot) -> Decimal | None:
-    values = [peak.value for peak in _peaks(snapshot) if peak.value is not None]
+@per_line("98.1.0")
+def _peak_average(history: Any) -> Decimal | None:
+    values = [peak.value for peak in _peaks(history) if peak.value is not None]
     if not values:
         return None
     return (sum(values, Decimal(0)) / len(values)).quantize(Decimal("0.001"))
 
 
-def _peak_history(snapshot: Snapshot) -> dict[str, Any]:
+@per_line("98.1.0")
+def _peak_history(history: Any) -> dict[str, Any]:
     return {
         "peaks": [
             {
@@ -244,7 +246,7 @@ def _peak_history(snapshot: Snapshot) -> dict[str, Any]:
                 "time": peak.occurred.isoformat() if peak.occurred else None,
                 "value": float(peak.value) if peak.value is not None else None,
             }
-            for peak in _peaks(snapshot)
+            for peak in _peaks(history)
         ]
     }
 
@@ -275,7 +277,8 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
     MeterSensorDescription(
         key="energy_import_total",
         translation_key="energy_import_total",
-        code="1.8.1",
+        code="1.8.0",
+        unit_codes=("1.8.1", "1.8.2"),
         device_class=SensorDeviceClass.ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
@@ -286,7 +289,8 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
     MeterSensorDescription(
         key="energy_export_total",
         translation_key="energy_export_total",
-        code="2.8.1",
+        code="2.8.0",
+        unit_codes=("2.8.1", "2.8.2"),
         device_class=SensorDeviceClass.ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
@@ -689,9 +693,12 @@ class MeterSensor(MeterEntity, SensorEntity):
         )
         snapshot = runtime.snapshot
         if description.code and snapshot is not None:
-            unit = snapshot.unit(description.code)
-            if unit is not None and unit in UNITS:
-                self._attr_native_unit_of_measurement = UNITS[unit]
+            for code in (description.code, *description.unit_codes):
+                if code in snapshot.objects:
+                    unit = snapshot.unit(code)
+                    if unit is not None and unit in UNITS:
+                        self._attr_native_unit_of_measurement = UNITS[unit]
+                    break
 
     def compute(self) -> Any:
         """Return the value (and attributes) from the latest telegram."""

@@ -10,12 +10,15 @@ whatever name dsmr_parser gives it.
 
 from __future__ import annotations
 
+from array import array
 from binascii import unhexlify
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+import operator
 import re
+import sys
 from typing import Any
 
 from dlms_cosem.connection import XDlmsApduFactory
@@ -62,14 +65,41 @@ def _crc_table() -> tuple[int, ...]:
 
 
 _CRC_TABLE = _crc_table()
+_crc_words: list[array[int]] = []
+
+
+def _crc_word_table() -> array[int]:
+    """Return the table that advances the CRC by two bytes at once (128 KB)."""
+    if not _crc_words:
+        table = _CRC_TABLE
+        _crc_words.append(
+            array(
+                "H",
+                (
+                    (step >> 8) ^ table[step & 0xFF]
+                    for word in range(65536)
+                    for step in ((word >> 8) ^ table[word & 0xFF],)
+                ),
+            )
+        )
+    return _crc_words[0]
 
 
 def crc16(data: bytes) -> int:
     """Return the CRC16/ARC of data, as the P1 telegram checksum uses it."""
+    # Two bytes per step: the 16-bit register is replaced as a whole, so one
+    # lookup of (register XOR little-endian word) advances it by two bytes.
+    table = _crc_word_table()
+    even = len(data) & ~1
+    words = array("H")
+    words.frombytes(data[:even])
+    if sys.byteorder == "big":  # pragma: no cover - the words are little-endian
+        words.byteswap()
     crc = 0
-    table = _CRC_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    for word in words:
+        crc = table[crc ^ word]
+    if even != len(data):
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ data[-1]) & 0xFF]
     return crc
 
 
@@ -138,6 +168,8 @@ class Snapshot:
     objects: Mapping[str, Any]
     mbus: tuple[MBusDevice, ...] = ()
     raw: str = field(default="", repr=False)
+    equipment_id: str | None = None
+    """The electricity meter's equipment identifier."""
 
     def value(self, code: str) -> Any:
         """Return the value of the line with this OBIS code, if present."""
@@ -150,11 +182,6 @@ class Snapshot:
         unit: str | None = None if obj is None else obj.unit
         return unit
 
-    def text(self, code: str) -> str | None:
-        """Return a text value, decoded when the meter sends it hex-encoded."""
-        value = self.value(code)
-        return decode_text(value) if isinstance(value, str) else None
-
     def total(self, direction: int) -> Decimal | None:
         """Return import (1) or export (2) energy: x.8.0, or its tariffs' sum."""
         objects = self.objects
@@ -165,14 +192,6 @@ class Snapshot:
             obj.value for code in _TARIFFS[direction] if (obj := objects.get(code))
         ]
         return sum(values, Decimal(0)) if values else None
-
-    @property
-    def equipment_id(self) -> str | None:
-        """Return the electricity meter's equipment identifier."""
-        for code in ("96.1.1", "42.0.0", "96.1.255", "0.0.0", "96.1.0"):
-            if ident := self.text(code):
-                return ident
-        return None
 
     @property
     def version(self) -> str | None:
@@ -189,6 +208,46 @@ class Snapshot:
 
 
 _ID_RE = re.compile(r"^(\d+)-(\d+):([0-9.]+)")
+_ID_CODES = ("96.1.1", "42.0.0", "96.1.255", "0.0.0", "96.1.0")
+
+
+def _equipment_id(objects: Mapping[str, Any]) -> str | None:
+    for code in _ID_CODES:
+        obj = objects.get(code)
+        value = None if obj is None else obj.value
+        if isinstance(value, str) and (ident := decode_text(value)):
+            return ident
+    return None
+
+
+def _same(first: tuple[Any, ...], second: tuple[Any, ...]) -> bool:
+    """Return whether two tuples hold the very same objects."""
+    return len(first) == len(second) and all(map(operator.is_, first, second))
+
+
+_NOTHING: Any = object()
+
+
+def per_line[T](code: str) -> Callable[[Callable[[Any], T]], Callable[[Snapshot], T]]:
+    """Compute from the parsed object of one line, once while the line repeats.
+
+    The decoder reuses a line's parsed object for as long as the meter sends
+    the same line, so an unchanged object means an unchanged result.
+    """
+
+    def wrap(function: Callable[[Any], T]) -> Callable[[Snapshot], T]:
+        last: list[Any] = [_NOTHING, None]
+
+        def compute(snapshot: Snapshot) -> T:
+            obj = snapshot.objects.get(code)
+            if obj is not last[0]:
+                last[0], last[1] = obj, function(obj)
+            result: T = last[1]
+            return result
+
+        return compute
+
+    return wrap
 
 
 class Decoder:
@@ -211,6 +270,10 @@ class Decoder:
         self._auth_key = unhexlify(auth) if auth and authentication_key else None
         self._parsers: dict[str, Any] = {}
         self._lines: dict[str, tuple[str, int, str, Any] | None] = {}
+        # The previous telegram's equipment id and M-Bus devices, with the
+        # parsed lines they came from: reused while those lines repeat.
+        self._ident: tuple[tuple[Any, ...], str | None] = ((), None)
+        self._devices: dict[int, tuple[tuple[Any, ...], MBusDevice | None]] = {}
 
     def decode(self, frame: bytes) -> Snapshot:
         """Decode one frame (a plain telegram or an encrypted frame)."""
@@ -275,16 +338,24 @@ class Decoder:
             # Noise between a '/' and a '!' is not a telegram.
             raise TelegramError("telegram holds no known values")
         self._lines = current
+        ident_lines = tuple(objects.get(code) for code in _ID_CODES)
+        if not _same(ident_lines, self._ident[0]):
+            self._ident = (ident_lines, _equipment_id(objects))
+        devices: dict[int, tuple[tuple[Any, ...], MBusDevice | None]] = {}
+        for channel, values in sorted(channels.items()):
+            lines_of = tuple(values.values())
+            known = self._devices.get(channel)
+            if known is None or not _same(lines_of, known[0]):
+                known = (lines_of, _mbus_device(channel, values))
+            devices[channel] = known
+        self._devices = devices
         return Snapshot(
             spec=self.spec.id,
             header=header,
             objects=objects,
-            mbus=tuple(
-                device
-                for channel, values in sorted(channels.items())
-                if (device := _mbus_device(channel, values)) is not None
-            ),
+            mbus=tuple(device for _, device in devices.values() if device is not None),
             raw=text,
+            equipment_id=self._ident[1],
         )
 
     def _parse_line(self, line: str) -> tuple[str, int, str, Any] | None:
@@ -344,9 +415,9 @@ def _mbus_device(channel: int, values: Mapping[str, Any]) -> MBusDevice | None:
     )
 
 
-def last_failure(snapshot: Snapshot) -> tuple[datetime, int] | None:
+@per_line("99.97.0")
+def last_failure(log: Any) -> tuple[datetime, int] | None:
     """Return the start and duration (s) of the latest long power failure."""
-    log = snapshot.objects.get("99.97.0")
     if log is None:
         return None
     entries = [
