@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import serialx
 
 from custom_components.slimme_meter.const import DOMAIN
+from custom_components.slimme_meter.meter_model import title
 
 from .p1_helpers import (
     AUTH_KEY,
@@ -313,7 +314,7 @@ async def test_network_detects_meter(
     assert result["type"] is FlowResultType.MENU
     result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"Smart meter {meter.header}"
+    assert result["title"] == title(meter.header)
     assert result["data"] == {
         "connection": "network",
         "host": "127.0.0.1",
@@ -724,7 +725,7 @@ async def test_serial_detects_meter(
     assert result["type"] is FlowResultType.MENU
     result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"Smart meter {V5_HEADER}"
+    assert result["title"] == "Iskraemeco MT382-1000"
     assert result["data"] == {
         "connection": "serial",
         "serial_port": cable.path,

@@ -188,7 +188,7 @@ async def test_finish_creates_entry_without_remote(
     result = await offer(hass, server, own_telegram(sim))
     result = await configure(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Smart meter ISk5\\2MT382-1000"
+    assert result["title"] == "Iskraemeco MT382-1000"
     assert result["data"]["equipment_id"] == sim.meter.equipment_id
     entry = result["result"]
     assert entry.options == {}

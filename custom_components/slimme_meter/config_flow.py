@@ -67,6 +67,7 @@ from .const import (
     SPEC_AUTO,
     VALIDATION_TIMEOUT,
 )
+from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
 from .p1.specs import SPECS
@@ -903,8 +904,7 @@ def _unique_id(detected: Detected, data: Mapping[str, Any]) -> str:
 
 
 def _title(detected: Detected) -> str:
-    header = detected.snapshot.header
-    return f"Smart meter {header}" if header else "Smart meter"
+    return title(detected.snapshot.header or "")
 
 
 def _found(detected: Detected, data: Mapping[str, Any]) -> dict[str, str]:

@@ -34,6 +34,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .entity import MeterEntity
+from .meter_model import manufacturer, model
 from .p1.decode import MBusDevice, Snapshot, decode_text, last_failure, per_line
 from .p1.reader import LinkState
 from .p1.specs import SPECS
@@ -331,18 +332,30 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
         ),
         update_group=LIVE,
     ),
-    _power("power_import_l1", "21.7.0"),
-    _power("power_import_l2", "41.7.0"),
-    _power("power_import_l3", "61.7.0"),
+    _power("power_import_l1", "21.7.0", enabled=False),
+    _power("power_import_l2", "41.7.0", enabled=False),
+    _power("power_import_l3", "61.7.0", enabled=False),
     _power("power_export_l1", "22.7.0", enabled=False),
     _power("power_export_l2", "42.7.0", enabled=False),
     _power("power_export_l3", "62.7.0", enabled=False),
-    _reading("voltage_l1", "32.7.0", SensorDeviceClass.VOLTAGE, precision=1),
-    _reading("voltage_l2", "52.7.0", SensorDeviceClass.VOLTAGE, precision=1),
-    _reading("voltage_l3", "72.7.0", SensorDeviceClass.VOLTAGE, precision=1),
-    _reading("current_l1", "31.7.0", SensorDeviceClass.CURRENT, precision=2),
-    _reading("current_l2", "51.7.0", SensorDeviceClass.CURRENT, precision=2),
-    _reading("current_l3", "71.7.0", SensorDeviceClass.CURRENT, precision=2),
+    _reading(
+        "voltage_l1", "32.7.0", SensorDeviceClass.VOLTAGE, precision=1, enabled=False
+    ),
+    _reading(
+        "voltage_l2", "52.7.0", SensorDeviceClass.VOLTAGE, precision=1, enabled=False
+    ),
+    _reading(
+        "voltage_l3", "72.7.0", SensorDeviceClass.VOLTAGE, precision=1, enabled=False
+    ),
+    _reading(
+        "current_l1", "31.7.0", SensorDeviceClass.CURRENT, precision=2, enabled=False
+    ),
+    _reading(
+        "current_l2", "51.7.0", SensorDeviceClass.CURRENT, precision=2, enabled=False
+    ),
+    _reading(
+        "current_l3", "71.7.0", SensorDeviceClass.CURRENT, precision=2, enabled=False
+    ),
     _reading(
         "frequency", "14.7.0", SensorDeviceClass.FREQUENCY, precision=2, enabled=False
     ),
@@ -620,33 +633,6 @@ PATH_SENSORS: tuple[PathSensorDescription, ...] = (
     ),
 )
 
-# Manufacturer by the three-letter FLAG id that starts the telegram header.
-MANUFACTURERS: Mapping[str, str] = {
-    "ISK": "Iskraemeco",
-    "KFM": "Kaifa",
-    "KMP": "Kamstrup",
-    "KAM": "Kamstrup",
-    "XMX": "Xemex",
-    "LGF": "Landis+Gyr",
-    "LGB": "Landis+Gyr",
-    "SAG": "Sagemcom",
-    "ESY": "EasyMeter",
-    "FLU": "Fluvius",
-    "LUX": "Sagemcom",
-    "EIT": "Elster",
-    "ELS": "Elster",
-    "ZIV": "ZIV",
-    "SMR": "Sagemcom",
-}
-
-
-def _model(header: str) -> str | None:
-    """Return the meter identification that follows the maker and speed codes."""
-    ident = header[4:]
-    if ident.startswith("\\"):
-        ident = ident[2:]
-    return ident or None
-
 
 def electricity_device(runtime: MeterRuntime) -> DeviceInfo:
     """Describe the electricity meter."""
@@ -655,8 +641,8 @@ def electricity_device(runtime: MeterRuntime) -> DeviceInfo:
     return DeviceInfo(
         identifiers={(DOMAIN, runtime.entry.entry_id)},
         translation_key="electricity",
-        manufacturer=MANUFACTURERS.get(header[:3].upper(), header[:3] or None),
-        model=_model(header),
+        manufacturer=manufacturer(header),
+        model=model(header),
         serial_number=snapshot.equipment_id if snapshot else None,
         sw_version=str(snapshot.version) if snapshot and snapshot.version else None,
         hw_version=runtime.spec.name,
