@@ -1244,7 +1244,6 @@ async def test_reauth_wrong_meter(hass: HomeAssistant, server: TelegramServer) -
     assert_no_flows(hass)
 
 
-@pytest.mark.usefixtures("fast_validation")
 async def test_reauth_loaded_serial_entry(
     hass: HomeAssistant, cables: Callable[[], PtyCable]
 ) -> None:
@@ -1308,7 +1307,8 @@ async def test_options_flow_sets_intervals(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.runtime_data.intervals == {"live": 0.0, "counter": 0.0}
+    # Defaults: live values at once, energy registers at most every 30 s.
+    assert entry.runtime_data.intervals == {"live": 0.0, "counter": 30.0}
 
     result = await _policy_form(hass, entry)
     assert suggested(result) == {}

@@ -43,6 +43,7 @@ async def test_devices_follow_the_mbus(
             "specification": "5B",
             "equipment_id": "1SAG3101021605",
         },
+        options={"counter_interval": 0},  # every register change at once
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -226,7 +226,10 @@ async def test_rejected_telegrams_are_counted_and_warned_once(
 async def test_meter_swap_keeps_entities(
     hass: HomeAssistant, server: TelegramServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await start(hass, server)
+    # Every register change at once, so the new meter's registers show directly.
+    entry = await start(
+        hass, server, meter_entry(server.port, options={"counter_interval": 0})
+    )
     await send(hass, server, entry, V5)
     registry = er.async_get(hass)
     before = {

@@ -13,9 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_AUTHENTICATION_KEY,
-    CONF_COUNTER_INTERVAL,
     CONF_ENCRYPTION_KEY,
-    CONF_LIVE_INTERVAL,
     CONF_METER_KEY,
     CONF_REMOTE,
     CONF_SPEC,
@@ -25,7 +23,7 @@ from .history import STORAGE_VERSION, MergedHistory
 from .p1.connection import Endpoint
 from .p1.decode import Decoder
 from .p1.specs import SPECS
-from .runtime import MeterRuntime, SlimmeMeterConfigEntry
+from .runtime import MeterRuntime, SlimmeMeterConfigEntry, update_intervals
 from .services import async_setup_services
 
 PLATFORMS = [Platform.SENSOR]
@@ -84,10 +82,7 @@ async def _async_entry_updated(
     if dict(entry.data) != runtime.data:
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return
-    runtime.intervals.update(
-        live=float(entry.options.get(CONF_LIVE_INTERVAL, 0)),
-        counter=float(entry.options.get(CONF_COUNTER_INTERVAL, 0)),
-    )
+    runtime.intervals.update(update_intervals(entry.options))
     if entry.options.get(CONF_REMOTE) != runtime.remote_options:
         await runtime.async_configure_remote()
 

@@ -61,6 +61,8 @@ from .const import (
     CONF_TRUSTED_METERS,
     CONNECTION_NETWORK,
     CONNECTION_SERIAL,
+    DEFAULT_COUNTER_INTERVAL,
+    DEFAULT_LIVE_INTERVAL,
     DOMAIN,
     LOGGER,
     MAX_UPDATE_INTERVAL,
@@ -713,8 +715,12 @@ class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
         )
         schema = vol.Schema(
             {
-                vol.Required(CONF_LIVE_INTERVAL, default=0): selector,
-                vol.Required(CONF_COUNTER_INTERVAL, default=0): selector,
+                vol.Required(
+                    CONF_LIVE_INTERVAL, default=DEFAULT_LIVE_INTERVAL
+                ): selector,
+                vol.Required(
+                    CONF_COUNTER_INTERVAL, default=DEFAULT_COUNTER_INTERVAL
+                ): selector,
             }
         )
         return self.async_show_form(

@@ -27,7 +27,7 @@ SPEC_AUTO: Final = "auto"
 CONF_LIVE_INTERVAL: Final = "live_interval"
 CONF_COUNTER_INTERVAL: Final = "counter_interval"
 DEFAULT_LIVE_INTERVAL: Final = 0
-DEFAULT_COUNTER_INTERVAL: Final = 0
+DEFAULT_COUNTER_INTERVAL: Final = 30
 MAX_UPDATE_INTERVAL: Final = 3600
 
 # Reader behaviour

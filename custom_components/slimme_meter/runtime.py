@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import time
@@ -34,6 +34,8 @@ from .const import (
     CONF_LIVE_INTERVAL,
     CONF_REMOTE,
     CONF_TRUSTED_METERS,
+    DEFAULT_COUNTER_INTERVAL,
+    DEFAULT_LIVE_INTERVAL,
     DOMAIN,
     LOGGER,
     STALL_FACTOR,
@@ -74,6 +76,14 @@ class Counters:
     )
 
 
+def update_intervals(options: Mapping[str, Any]) -> dict[str, float]:
+    """Return each update group's minimum seconds between writes."""
+    return {
+        "live": float(options.get(CONF_LIVE_INTERVAL, DEFAULT_LIVE_INTERVAL)),
+        "counter": float(options.get(CONF_COUNTER_INTERVAL, DEFAULT_COUNTER_INTERVAL)),
+    }
+
+
 class MeterRuntime:
     """Runtime data of one entry: the local and remote path of one meter."""
 
@@ -99,10 +109,7 @@ class MeterRuntime:
         self.state = LinkState.CONNECTING
         self.last_telegram: datetime | None = None
         self.counters = Counters()
-        self.intervals = {
-            "live": float(entry.options.get(CONF_LIVE_INTERVAL, 0)),
-            "counter": float(entry.options.get(CONF_COUNTER_INTERVAL, 0)),
-        }
+        self.intervals = update_intervals(entry.options)
         self.reader = P1Reader(
             endpoint,
             decoder,
