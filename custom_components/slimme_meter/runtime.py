@@ -47,6 +47,7 @@ from .remote.api import RemoteState
 from .remote.p4 import DEFAULT_BASE_URL, P4Provider, meter_matches
 from .remote.sync import RemoteSync
 from .repairs import sync_issues
+from .tasks import cancel
 
 if TYPE_CHECKING:
     from .p1.connection import Endpoint
@@ -141,13 +142,8 @@ class MeterRuntime:
 
     async def stop(self) -> None:
         """Stop both paths, close the port and keep the history."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self.remote is not None:
             await self.remote.stop()
         if self.history is not None:

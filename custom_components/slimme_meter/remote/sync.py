@@ -25,6 +25,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
 from ..history import MergedHistory, Series
+from ..tasks import cancel
 from .api import (
     STOPPED_STATES,
     Batch,
@@ -128,13 +129,8 @@ class RemoteSync:
 
     async def stop(self) -> None:
         """Stop the loop and keep the progress."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self._save()
 
     def request_sync(self) -> None:
