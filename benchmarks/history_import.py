@@ -54,7 +54,6 @@ from unittest.mock import patch
 from aiohttp import web
 from homeassistant import loader
 from homeassistant.components.recorder import get_instance
-from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import recorder as recorder_helper
 from homeassistant.setup import async_setup_component
@@ -64,7 +63,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.slimme_meter import history as history_module
-from custom_components.slimme_meter.history import LOCAL, Series, statistic_id
+from custom_components.slimme_meter.history import LOCAL, Series
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.p4 import OLDEST_CURSOR
 from custom_components.slimme_meter.runtime import MeterRuntime
@@ -72,6 +71,7 @@ from simulators.p1 import P1TcpServer
 from simulators.p4 import P4Simulator, RecordedRequest
 from simulators.p4_data import AMSTERDAM, local_midnight
 from simulators.source import TelegramSource
+from tests.remote_helpers import Row, expected_rows, served_values, statistics_rows
 
 SERIES = (Series.ELECTRICITY_IMPORT, Series.ELECTRICITY_EXPORT, Series.GAS)
 HOUR = 3600
@@ -278,60 +278,7 @@ async def recorder_done(hass: HomeAssistant) -> None:
     await hass.async_add_executor_job(get_instance(hass).block_till_done)
 
 
-def expected_values(sim: P4Simulator) -> dict[Series, dict[int, int]]:
-    """Return the household's register at every whole hour served, per series."""
-    values: dict[Series, dict[int, int]] = {series: {} for series in SERIES}
-    for registers in sim.days:
-        for moment, imported, exported in sim.interval_values(
-            sim.electricity_ean, registers.day
-        ):
-            if moment.minute == 0:
-                epoch = int(moment.timestamp())
-                values[Series.ELECTRICITY_IMPORT][epoch] = imported
-                assert exported is not None
-                values[Series.ELECTRICITY_EXPORT][epoch] = exported
-        for moment, litres in registers.gas_hourly():
-            values[Series.GAS][int(moment.timestamp())] = litres
-    return values
-
-
-def expected_rows(values: dict[int, int]) -> list[tuple[int, float, float]]:
-    """Return (hour start, state, sum) rows of hourly registers."""
-    rows = []
-    total = 0
-    previous: int | None = None
-    for hour_end in sorted(values):
-        value = values[hour_end]
-        if previous is not None and value > previous:
-            total += value - previous
-        previous = value
-        rows.append((hour_end - HOUR, value / 1000, total / 1000))
-    return rows
-
-
-async def read_rows(
-    hass: HomeAssistant, meter: str, series: Series
-) -> list[tuple[int, float, float]]:
-    """Return the long-term statistics rows of one series, oldest first."""
-    sid = statistic_id(meter, series)
-    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        datetime(2000, 1, 1, tzinfo=UTC),
-        None,
-        {sid},
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return [
-        (int(row["start"]), row["state"], row["sum"]) for row in result.get(sid, [])
-    ]
-
-
-def check(
-    series: Series, rows: list[tuple[int, float, float]], values: dict[int, int]
-) -> list[str]:
+def check(series: Series, rows: list[Row], values: dict[int, int]) -> list[str]:
     """Return what is wrong with one statistic's rows."""
     problems = []
     expected = expected_rows(values)
@@ -396,7 +343,7 @@ async def verify(
     """Return the rows per statistic and what is wrong with them."""
     history = runtime.history
     assert history is not None
-    values = expected_values(sim)
+    values = served_values(sim)
     for series in SERIES:
         # A P1 reading at an hour boundary reached meanwhile counts too.
         values[series] |= {
@@ -407,7 +354,7 @@ async def verify(
     rows: dict[Series, int] = {}
     problems: list[str] = []
     for series in SERIES:
-        found = await read_rows(hass, runtime.entry.data["meter_key"], series)
+        found = await statistics_rows(hass, runtime.entry.data["meter_key"], series)
         rows[series] = len(found)
         problems += check(series, found, values[series])
     if max(chunks.sizes, default=0) > history_module.WRITE_CHUNK:

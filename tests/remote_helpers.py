@@ -156,35 +156,8 @@ class Household:
         )
 
     def served(self) -> dict[Series, Values]:
-        """Return the hourly registers the P4 API serves now, per series.
-
-        Corrections count: the newest revision of each day is what is served.
-        """
-        p4 = self.p4
-        revision: dict[tuple[str, date], int] = {}
-        for entry in p4.feed:
-            if entry.kind == "interval":
-                key = (entry.ean, entry.day)
-                revision[key] = max(revision.get(key, 0), entry.revision)
-        result: dict[Series, Values] = {series: {} for series in SERIES}
-        for registers in p4.days:
-            day = registers.day
-            power = p4.interval_values(
-                p4.electricity_ean, day, revision.get((p4.electricity_ean, day), 0)
-            )
-            for moment, imported, exported in power:
-                if moment.minute == 0:
-                    epoch = int(moment.timestamp())
-                    result[Series.ELECTRICITY_IMPORT][epoch] = imported
-                    assert exported is not None
-                    result[Series.ELECTRICITY_EXPORT][epoch] = exported
-            if p4.gas_ean is not None:
-                gas = p4.interval_values(
-                    p4.gas_ean, day, revision.get((p4.gas_ean, day), 0)
-                )
-                for moment, litres, _ in gas:
-                    result[Series.GAS][int(moment.timestamp())] = litres
-        return result
+        """Return the hourly registers the P4 API serves now, per series."""
+        return served_values(self.p4)
 
     async def send(self, hass: HomeAssistant, entry: MockConfigEntry) -> None:
         """Send one telegram now and wait until the runtime has read it."""
@@ -291,6 +264,37 @@ def count_sync_runs() -> Generator[SyncRuns]:
 
     with patch.object(RemoteSync, "async_sync", counted):
         yield runs
+
+
+def served_values(p4: P4Simulator) -> dict[Series, Values]:
+    """Return the hourly registers a P4 simulator serves now, per series.
+
+    Corrections count: the newest revision of each day is what is served.
+    """
+    revision: dict[tuple[str, date], int] = {}
+    for entry in p4.feed:
+        if entry.kind == "interval":
+            key = (entry.ean, entry.day)
+            revision[key] = max(revision.get(key, 0), entry.revision)
+    result: dict[Series, Values] = {series: {} for series in SERIES}
+    for registers in p4.days:
+        day = registers.day
+        power = p4.interval_values(
+            p4.electricity_ean, day, revision.get((p4.electricity_ean, day), 0)
+        )
+        for moment, imported, exported in power:
+            if moment.minute == 0:
+                epoch = int(moment.timestamp())
+                result[Series.ELECTRICITY_IMPORT][epoch] = imported
+                assert exported is not None
+                result[Series.ELECTRICITY_EXPORT][epoch] = exported
+        if p4.gas_ean is not None:
+            gas = p4.interval_values(
+                p4.gas_ean, day, revision.get((p4.gas_ean, day), 0)
+            )
+            for moment, litres, _ in gas:
+                result[Series.GAS][int(moment.timestamp())] = litres
+    return result
 
 
 def expected_rows(values: Values) -> list[Row]:
