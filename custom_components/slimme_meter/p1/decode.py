@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 import operator
 import re
 import sys
@@ -65,24 +66,20 @@ def _crc_table() -> tuple[int, ...]:
 
 
 _CRC_TABLE = _crc_table()
-_crc_words: list[array[int]] = []
 
 
+@cache
 def _crc_word_table() -> array[int]:
     """Return the table that advances the CRC by two bytes at once (128 KB)."""
-    if not _crc_words:
-        table = _CRC_TABLE
-        _crc_words.append(
-            array(
-                "H",
-                (
-                    (step >> 8) ^ table[step & 0xFF]
-                    for word in range(65536)
-                    for step in ((word >> 8) ^ table[word & 0xFF],)
-                ),
-            )
-        )
-    return _crc_words[0]
+    table = _CRC_TABLE
+    return array(
+        "H",
+        (
+            (step >> 8) ^ table[step & 0xFF]
+            for word in range(65536)
+            for step in ((word >> 8) ^ table[word & 0xFF],)
+        ),
+    )
 
 
 def crc16(data: bytes) -> int:
