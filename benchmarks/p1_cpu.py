@@ -17,7 +17,7 @@ import time
 
 from homeassistant.core import HomeAssistant
 
-from benchmarks.harness import STREAMS, Running, Stream, StreamFiles, start
+from benchmarks.harness import FRESHEST, STREAMS, Running, Stream, StreamFiles, start
 
 
 @dataclass
@@ -64,7 +64,7 @@ async def _rounds(
     profile: cProfile.Profile | None,
 ) -> list[float]:
     """Run one integration alone: a warm-up round, then the measured ones."""
-    options = {"time_between_update": 0} if kind == "core" else None
+    options = FRESHEST[kind]
     running = await start(hass, kind, stream, path, options)
     results = []
     for round_ in range(rounds + 1):

@@ -19,7 +19,7 @@ import tracemalloc
 
 from homeassistant.core import HomeAssistant
 
-from benchmarks.harness import STREAMS, SkewLoop, StreamFiles, rss_mb, start
+from benchmarks.harness import FRESHEST, STREAMS, SkewLoop, StreamFiles, rss_mb, start
 
 CHUNK = 10000
 
@@ -48,7 +48,7 @@ async def measure_memory(
 ) -> MemoryResult:
     """Return the growth over `count` telegrams after a warm-up."""
     stream = STREAMS["nl_dsmr5_gas"]
-    options = {"time_between_update": 0} if kind == "core" else None
+    options = FRESHEST[kind]
     running = await start(hass, kind, stream, files.path(stream, distinct), options)
     await running.feed(distinct)
     # Registries save (and cache their JSON) 10 s after a change: let the

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from homeassistant.core import HomeAssistant
 
-from benchmarks.harness import STREAMS, StreamFiles, start
+from benchmarks.harness import FRESHEST, STREAMS, StreamFiles, start
 
 
 @dataclass
@@ -50,7 +50,7 @@ async def measure_throughput(
 ) -> list[RateResult]:
     """Send at each rate in turn; stop after the first rate not kept up."""
     stream = STREAMS["nl_dsmr5_gas"]
-    options = {"time_between_update": 0} if kind == "core" else None
+    options = FRESHEST[kind]
     running = await start(hass, kind, stream, files.path(stream, 2000), options)
     await running.feed(200)  # entities exist, caches filled
     loop = asyncio.get_running_loop()

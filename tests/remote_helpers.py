@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 import logging
 from typing import Any
@@ -42,7 +43,7 @@ from simulators.p4 import P4Simulator
 from simulators.p4_data import default_meter
 from simulators.source import TelegramSource
 
-from .helpers import until
+from .helpers import state_of, until
 
 AMS = ZoneInfo("Europe/Amsterdam")
 FIRST_DAY = date(2025, 1, 6)  # a Monday in winter
@@ -66,8 +67,20 @@ REMOTE_PATH = "sensor.electricity_meter_remote_path_grid_operator"
 LAST_SYNC = "sensor.electricity_meter_last_remote_sync"
 COVERED_UNTIL = "sensor.electricity_meter_history_covered_until"
 HISTORY_START = "sensor.electricity_meter_history_starts"
+POWER_IMPORT = "sensor.electricity_meter_power_import"
+POWER_EXPORT = "sensor.electricity_meter_power_export"
 
 Values = dict[int, int]  # hour end (epoch seconds) -> register in thousandths
+
+
+def net_power_shown(hass: HomeAssistant) -> Decimal:
+    """Power imported minus power exported, as the power sensors show them."""
+    imported, exported = state_of(hass, POWER_IMPORT), state_of(hass, POWER_EXPORT)
+    assert imported is not None
+    assert exported is not None
+    return Decimal(imported) - Decimal(exported)
+
+
 Row = tuple[datetime, float, float]  # hour start, state, sum
 
 

@@ -1307,8 +1307,9 @@ async def test_options_flow_sets_intervals(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    # Defaults: live values at once, energy registers at most every 30 s.
-    assert entry.runtime_data.intervals == {"live": 0.0, "counter": 30.0}
+    # Defaults: live values at most every 30 s (steps at once), energy
+    # registers at most every 5 minutes.
+    assert entry.runtime_data.intervals == {"live": 30.0, "counter": 300.0}
 
     result = await _policy_form(hass, entry)
     assert suggested(result) == {}

@@ -166,7 +166,7 @@ async def test_options_apply_without_reconnecting(
     assert await setup_meter(hass, entry)
     await server.wait_client()
     runtime = entry.runtime_data
-    assert runtime.intervals == {"live": 5.0, "counter": 30.0}
+    assert runtime.intervals == {"live": 5.0, "counter": 300.0}
     hass.config_entries.async_update_entry(
         entry, options={"live_interval": 0, "counter_interval": 60}
     )

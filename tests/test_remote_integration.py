@@ -47,6 +47,7 @@ from .remote_helpers import (
     household,
     issues,
     jump,
+    net_power_shown,
     quiet_logs,
     start,
 )
@@ -56,7 +57,6 @@ pytestmark = [
     pytest.mark.usefixtures("socket_enabled"),
 ]
 DOMAIN = "slimme_meter"
-NET_POWER = "sensor.electricity_meter_net_power"
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ async def test_local_values_keep_flowing_whatever_the_remote_path_does(
         await runs.wait(1)
         await home.send(hass, entry)
         assert state_of(hass, PATH) == "local_and_remote"
-        powers = [state_of(hass, NET_POWER)]
+        powers = [net_power_shown(hass)]
         energy = [registers_shown(runtime)]
         moment = datetime(2025, 1, 9, 10, 30, tzinfo=UTC)
         count = 1
@@ -270,10 +270,9 @@ async def test_local_values_keep_flowing_whatever_the_remote_path_does(
                 await runs.idle()  # a failing path retries meanwhile
                 count = len(runs.delays)
                 await home.send(hass, entry)
-                power = state_of(hass, NET_POWER)
-                assert power is not None
+                power = net_power_shown(hass)
                 meter = home.p1.meter
-                assert Decimal(power) == meter.power_import_kw - meter.power_export_kw
+                assert power == meter.power_import_kw - meter.power_export_kw
                 powers.append(power)
                 energy.append(registers_shown(runtime))
                 assert state_of(hass, PATH) == "local_only"

@@ -13,6 +13,7 @@ from decimal import Decimal
 import logging
 from unittest.mock import Mock, PropertyMock, patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import (
@@ -345,6 +346,7 @@ async def test_decryption_failures_start_reauth(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.usefixtures("all_entities")
 async def test_no_state_write_when_nothing_changed(
     hass: HomeAssistant, server: TelegramServer
 ) -> None:
@@ -381,6 +383,7 @@ async def test_no_state_write_when_nothing_changed(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.usefixtures("all_entities")
 async def test_coalescing_window(hass: HomeAssistant, server: TelegramServer) -> None:
     with patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1000.0):
         entry = await start(hass, server)
@@ -399,19 +402,20 @@ async def test_coalescing_window(hass: HomeAssistant, server: TelegramServer) ->
     assert runtime.interval(None) == 0.0
 
     events = async_capture_events(hass, EVENT_STATE_CHANGED)
-    await send(hass, server, entry, power("01.000"))
-    await send(hass, server, entry, power("02.000"))
+    await send(hass, server, entry, power("00.250"))
+    await send(hass, server, entry, power("00.262"))
     await send(
         hass,
         server,
         entry,
         edit(
             V5,
-            (b"1-0:1.7.0(00.244*kW)", b"1-0:1.7.0(03.000*kW)"),
+            (b"1-0:1.7.0(00.244*kW)", b"1-0:1.7.0(00.260*kW)"),
             (b"1-0:1.8.1(000004.426*kWh)", b"1-0:1.8.1(000004.500*kWh)"),
         ),
     )
-    # Live values wait for the window; counters (no interval) are written at once.
+    # Small moves of live values wait for the window; counters (no interval)
+    # are written at once.
     assert changes(events, POWER) == []
     assert changes(events, NET_POWER) == []
     assert state_of(hass, POWER) == "0.244"
@@ -419,25 +423,68 @@ async def test_coalescing_window(hass: HomeAssistant, server: TelegramServer) ->
 
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
     await hass.async_block_till_done()
-    assert changes(events, POWER) == ["3.000"]
-    assert changes(events, NET_POWER) == ["3.000"]
+    assert changes(events, POWER) == ["0.260"]
+    assert changes(events, NET_POWER) == ["0.260"]
 
     # A value that returns to what was written inside the window: no write.
-    await send(hass, server, entry, power("06.000"))
-    await send(hass, server, entry, power("03.000"))
+    await send(hass, server, entry, power("00.270"))
+    await send(hass, server, entry, power("00.260"))
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=22))
     await hass.async_block_till_done()
-    assert changes(events, POWER) == ["3.000"]
+    assert changes(events, POWER) == ["0.260"]
+
+    # A step (an appliance switching on or off) is written at once, inside
+    # the window too; it replaces a value held.
+    await send(hass, server, entry, power("01.000"))
+    assert changes(events, POWER) == ["0.260", "1.000"]
+    await send(hass, server, entry, power("01.020"))  # held
+    await send(hass, server, entry, power("00.300"))
+    assert changes(events, POWER) == ["0.260", "1.000", "0.300"]
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=33))
+    await hass.async_block_till_done()
+    assert changes(events, POWER) == ["0.260", "1.000", "0.300"]
 
     # A disconnect inside the window writes the pending value, then unavailable.
-    await send(hass, server, entry, power("04.000"))
-    assert changes(events, POWER) == ["3.000"]
+    await send(hass, server, entry, power("00.310"))
+    assert changes(events, POWER) == ["0.260", "1.000", "0.300"]
     server.on_connect = power("05.000")
     server.drop_clients()
     await until(lambda: state_of(hass, POWER) == "5.000")
-    assert changes(events, POWER) == ["3.000", "4.000", STATE_UNAVAILABLE, "5.000"]
+    assert changes(events, POWER) == [
+        "0.260",
+        "1.000",
+        "0.300",
+        "0.310",
+        STATE_UNAVAILABLE,
+        "5.000",
+    ]
     assert changes(events, TARIFF_1) == ["4.500", "4.426", STATE_UNAVAILABLE, "4.426"]
     assert runtime.state is LinkState.CONNECTED
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("shown", "new", "step"),
+    [
+        ("00.244", "00.268", False),  # less than 25 W
+        ("00.244", "00.269", True),  # 25 W and more than a tenth
+        ("02.000", "02.150", False),  # 150 W, less than a tenth
+        ("02.000", "02.200", True),  # a tenth
+        ("02.000", "01.800", True),
+        ("00.000", "00.030", True),
+        ("00.030", "00.000", True),
+        ("00.010", "00.000", False),
+    ],
+)
+async def test_what_a_power_step_is(
+    hass: HomeAssistant, server: TelegramServer, shown: str, new: str, step: bool
+) -> None:
+    entry = await start(hass, server)
+    await send(hass, server, entry, power(shown))
+    await until(lambda: state_of(hass, POWER) == str(Decimal(shown)))
+    events = async_capture_events(hass, EVENT_STATE_CHANGED)
+    await send(hass, server, entry, power(new))
+    assert changes(events, POWER) == ([str(Decimal(new))] if step else [])
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -450,11 +497,50 @@ async def test_change_after_the_window_is_written_at_once(
     entry.runtime_data.intervals["live"] = 0.2
     events = async_capture_events(hass, EVENT_STATE_CHANGED)
     await asyncio.sleep(0.21)  # the window since the last write has passed
-    await send(hass, server, entry, power("01.000"))
-    assert changes(events, POWER) == ["1.000"]
-    await send(hass, server, entry, power("02.000"))  # inside the new window
-    assert changes(events, POWER) == ["1.000"]
-    await until(lambda: changes(events, POWER) == ["1.000", "2.000"], timeout=1)
+    await send(hass, server, entry, power("00.250"))
+    assert changes(events, POWER) == ["0.250"]
+    await send(hass, server, entry, power("00.255"))  # inside the new window
+    assert changes(events, POWER) == ["0.250"]
+    await until(lambda: changes(events, POWER) == ["0.250", "0.255"], timeout=1)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.freeze_time("2026-01-05T11:59:30+00:00", tick=True)
+async def test_a_held_counter_is_written_before_the_full_hour(
+    hass: HomeAssistant, server: TelegramServer, freezer: FrozenDateTimeFactory
+) -> None:
+    """Hourly statistics end with the last telegram of their hour."""
+    with patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1000.0):
+        entry = await start(hass, server)
+    await send(hass, server, entry, V5)
+    await until(lambda: state_of(hass, TARIFF_1) == "4.426")
+    assert entry.runtime_data.interval("counter") == 300.0
+    events = async_capture_events(hass, EVENT_STATE_CHANGED)
+
+    def tariff_1(kwh: str) -> bytes:
+        return edit(
+            V5, (b"1-0:1.8.1(000004.426*kWh)", b"1-0:1.8.1(%s*kWh)" % kwh.encode())
+        )
+
+    await send(hass, server, entry, tariff_1("000004.427"))
+    assert changes(events, TARIFF_1) == []  # held: the window has 5 minutes
+    # Not the window's end but the full hour decides: written 2 s before it.
+    async_fire_time_changed(hass, datetime.fromisoformat("2026-01-05T11:59:57Z"))
+    await hass.async_block_till_done()
+    assert changes(events, TARIFF_1) == []
+    async_fire_time_changed(hass, datetime.fromisoformat("2026-01-05T11:59:58Z"))
+    await hass.async_block_till_done()
+    assert changes(events, TARIFF_1) == ["4.427"]
+
+    # In the last seconds of the hour a change is written at once.
+    freezer.move_to("2026-01-05T11:59:59+00:00")
+    await send(hass, server, entry, tariff_1("000004.428"))
+    assert changes(events, TARIFF_1) == ["4.427", "4.428"]
+
+    # After the hour the window holds values again.
+    freezer.move_to("2026-01-05T12:00:01+00:00")
+    await send(hass, server, entry, tariff_1("000004.429"))
+    assert changes(events, TARIFF_1) == ["4.427", "4.428"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

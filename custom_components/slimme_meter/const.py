@@ -26,8 +26,8 @@ SPEC_AUTO: Final = "auto"
 # Options: minimum seconds between two state writes per group (0 = every change)
 CONF_LIVE_INTERVAL: Final = "live_interval"
 CONF_COUNTER_INTERVAL: Final = "counter_interval"
-DEFAULT_LIVE_INTERVAL: Final = 0
-DEFAULT_COUNTER_INTERVAL: Final = 30
+DEFAULT_LIVE_INTERVAL: Final = 30
+DEFAULT_COUNTER_INTERVAL: Final = 300
 MAX_UPDATE_INTERVAL: Final = 3600
 
 # Reader behaviour

@@ -2,15 +2,21 @@
 
 A state is written only when what an entity shows changed. With a minimum
 interval set for its group, changes inside the window are coalesced: the
-latest value is written when the window ends. A change of availability is
-always written at once, after any coalesced value.
+latest value is written when the window ends. A step (a value with a `step`
+that moved by at least that much and by at least a tenth since it was last
+written, such as power when an appliance switches) is written at once,
+whatever the window. A window never spans a full hour: a value held is
+written shortly before the hour, and a change in its last seconds at once, so
+the hourly statistics of a sensor end with the last telegram of their hour. A
+change of availability is always written at once, after any coalesced value.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from homeassistant.core import CALLBACK_TYPE, callback
+from homeassistant.core import CALLBACK_TYPE, HassJob, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.event import async_call_later
@@ -18,6 +24,13 @@ from homeassistant.helpers.event import async_call_later
 from .runtime import MeterRuntime
 
 _UNSET: Any = object()
+# Seconds before a full hour within which a change is written at once.
+HOUR_MARGIN = 2.0
+
+
+def _seconds_to_hour() -> float:
+    """Return the seconds until the next full hour (statistics are per hour)."""
+    return 3600.0 - time.time() % 3600.0
 
 
 class MeterEntity(Entity):
@@ -27,6 +40,7 @@ class MeterEntity(Entity):
     _attr_should_poll = False
     _attr_available = False
     update_group: str | None = None
+    step: Any = None  # a numeric change this large (and >= 10 %) is a step
 
     def __init__(
         self,
@@ -43,6 +57,11 @@ class MeterEntity(Entity):
         self._written: Any = _UNSET
         self._last_write = 0.0
         self._flush: CALLBACK_TYPE | None = None
+        # At shutdown Home Assistant cancels a pending flush: the first
+        # telegram after the start writes the values again.
+        self._flush_job = HassJob(
+            self._flush_pending, f"{unique_id} flush", cancel_on_shutdown=True
+        )
         self._attr_available = self.is_available()
         self._value = self.compute() if self._attr_available else None
 
@@ -88,13 +107,29 @@ class MeterEntity(Entity):
             return
         interval = self.runtime.interval(self.update_group)
         now = self.hass.loop.time()
-        if now - self._last_write >= interval:
+        if (
+            now - self._last_write >= interval
+            or self._is_step(value)
+            or _seconds_to_hour() <= HOUR_MARGIN
+        ):
             self._cancel_flush()
             self._write(available, value)
         elif self._flush is None:
+            window_end = self._last_write + interval - now
+            hour_end = _seconds_to_hour() - HOUR_MARGIN
             self._flush = async_call_later(
-                self.hass, self._last_write + interval - now, self._flush_pending
+                self.hass, min(window_end, hour_end), self._flush_job
             )
+
+    def _is_step(self, value: Any) -> bool:
+        """Return whether a value moved far from the one shown."""
+        if self.step is None:
+            return False
+        shown = self._written[1]
+        if value is None or shown is None:
+            return True
+        change = abs(value - shown)
+        return bool(change >= self.step and change * 10 >= abs(shown))
 
     @callback
     def _flush_pending(self, _now: Any) -> None:

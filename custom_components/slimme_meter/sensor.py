@@ -45,6 +45,9 @@ PARALLEL_UPDATES = 0
 
 LIVE = "live"
 COUNTER = "counter"
+# Power that moves by 25 W and a tenth is written at once (an appliance
+# switching), whatever the live interval.
+POWER_STEP = Decimal("0.025")
 
 # Units as meters write them -> Home Assistant's spelling.
 UNITS: Mapping[str, str] = {
@@ -82,6 +85,7 @@ class MeterSensorDescription(SensorEntityDescription):
     unit_codes: tuple[str, ...] = ()  # where to find the unit when code is absent
     attrs_fn: Callable[[Snapshot], dict[str, Any]] | None = None
     update_group: str | None = None
+    step: Decimal | None = None  # see MeterEntity
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +122,7 @@ def _reading(
     enabled: bool = True,
     diagnostic: bool = False,
     unit: str | None = None,
+    step: Decimal | None = None,
 ) -> MeterSensorDescription:
     """Describe one numeric line of the telegram."""
     return MeterSensorDescription(
@@ -133,6 +138,7 @@ def _reading(
         value_fn=_code_value(code),
         exists_fn=_has(code),
         update_group=group,
+        step=step,
     )
 
 
@@ -149,7 +155,14 @@ def _energy(key: str, code: str, *, enabled: bool = True) -> MeterSensorDescript
 
 
 def _power(key: str, code: str, *, enabled: bool = True) -> MeterSensorDescription:
-    return _reading(key, code, SensorDeviceClass.POWER, precision=3, enabled=enabled)
+    return _reading(
+        key,
+        code,
+        SensorDeviceClass.POWER,
+        precision=3,
+        enabled=enabled,
+        step=POWER_STEP,
+    )
 
 
 def _count(key: str, code: str) -> MeterSensorDescription:
@@ -326,11 +339,13 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
         device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
+        entity_registry_enabled_default=False,
         value_fn=_net_power,
         exists_fn=lambda snapshot: (
             "1.7.0" in snapshot.objects and "2.7.0" in snapshot.objects
         ),
         update_group=LIVE,
+        step=POWER_STEP,
     ),
     _power("power_import_l1", "21.7.0", enabled=False),
     _power("power_import_l2", "41.7.0", enabled=False),
@@ -671,6 +686,7 @@ class MeterSensor(MeterEntity, SensorEntity):
     ) -> None:
         """Take the unit from the telegram when the meter states one."""
         self.update_group = description.update_group
+        self.step = description.step
         super().__init__(
             runtime,
             description,

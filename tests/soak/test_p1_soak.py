@@ -48,6 +48,7 @@ from collections.abc import Callable, Generator
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 import gc
 import itertools
 import logging
@@ -68,6 +69,7 @@ from custom_components.slimme_meter.const import BACKOFF_INITIAL, BACKOFF_MAX
 from custom_components.slimme_meter.p1.decode import Snapshot
 from custom_components.slimme_meter.p1.reader import LinkState
 from custom_components.slimme_meter.runtime import MeterRuntime
+from custom_components.slimme_meter.sensor import POWER_STEP
 from simulators.p1 import P1PtySimulator, P1TcpServer, TelegramFault, Transmitter
 from simulators.source import ManualClock, TelegramSource
 
@@ -538,6 +540,20 @@ class Soak:
 
     # ---------------------------------------------------------------- checks
 
+    def _check_power_shown(self, snapshot: Snapshot) -> None:
+        """The power shown is the last telegram's, or within a step of it and
+        written less than the live interval ago (the update policy's promise).
+        """
+        state = self.hass.states.get(POWER)
+        assert state is not None
+        shown, latest = Decimal(state.state), snapshot.value("1.7.0")
+        assert isinstance(latest, Decimal)
+        if shown != latest:
+            gap = abs(latest - shown)
+            assert gap < POWER_STEP or gap * 10 < shown, (shown, latest)
+            age = (datetime.now(UTC) - state.last_updated).total_seconds()
+            assert age < self.runtime.interval("live") + 1, (shown, latest, age)
+
     def check(self, tally_log: LogTally) -> None:
         """Assert what the soak promises (see the module docstring)."""
         tally = self.tally
@@ -562,7 +578,7 @@ class Soak:
         assert state_of(self.hass, REJECTED) == str(counters.rejected)
         snapshot = runtime.snapshot
         assert snapshot is not None
-        assert state_of(self.hass, POWER) == str(snapshot.value("1.7.0"))
+        self._check_power_shown(snapshot)
         assert runtime.available
 
         self._check_outages()

@@ -75,6 +75,7 @@ from ..remote_helpers import (
     expected_rows,
     issues,
     jump,
+    net_power_shown,
     quiet_logs,
 )
 from .scale import pick
@@ -84,7 +85,6 @@ MONTHS = pick(24, 3)
 DAYS = round(MONTHS * 365.25 / 12)
 FIRST_DAY = date(2025, 1, 9) - timedelta(days=DAYS)
 PAGE_SIZE = 50  # objects per page: 4 a day (two connections, interval and day)
-NET_POWER = "sensor.electricity_meter_net_power"
 NEAR_TIMEOUT = 28.0  # the provider's client timeout is 30 s
 TOO_LATE = 45.0
 RESTART_DELAY = 20.0  # the page asked for while Home Assistant stops
@@ -245,10 +245,9 @@ class P1Check:
         await until(lambda: runtime.counters.received > seen, 5)
         await hass.async_block_till_done()
         meter = self.home.p1.meter
-        power = state_of(hass, NET_POWER)
-        assert power is not None
-        assert Decimal(power) == meter.power_import_kw - meter.power_export_kw
-        self.powers.setdefault(self.phase, []).append(Decimal(power))
+        power = net_power_shown(hass)
+        assert power == meter.power_import_kw - meter.power_export_kw
+        self.powers.setdefault(self.phase, []).append(power)
 
 
 @dataclass
