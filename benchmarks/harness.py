@@ -178,7 +178,23 @@ async def home_assistant() -> AsyncIterator[HomeAssistant]:
                 port = probe.getsockname()[1]
             http = {"server_host": ["127.0.0.1"], "server_port": port}
             assert await async_setup_component(hass, "http", {"http": http})
+            await _confirm_http_settings(hass)
             yield hass
+
+
+async def _confirm_http_settings(hass: HomeAssistant) -> None:
+    """Confirm the HTTP settings Home Assistant 2026.10 and later hold pending.
+
+    Otherwise they are reverted (with a restart) after five minutes, which the
+    simulated clock of the writes benchmark reaches.
+    """
+    try:
+        from homeassistant.components.http.config import DATA_STORE
+    except ImportError:  # older releases apply the settings at once
+        return
+    store = hass.data.get(DATA_STORE)
+    if store is not None and store.pending is not None:
+        await store.async_promote_pending()
 
 
 def _counting_factory(

@@ -13,11 +13,14 @@ Every call of `hass.states.async_set_internal` (which `async_set` and
 counted, split into state_changed writes (state or attributes differ from
 what the state machine holds) and state_reported writes (the same state
 written again: only its last_reported time moves). Entities disabled by
-default are never added, so they never write. Ten simulated seconds of
-warm-up come first (core creates its entities only with the first telegram
-its throttle lets through); at the end the clock moves past every coalescing
-window so pending values are written and counted, and the connection is
-closed to see whether the disconnect reaches the entities.
+default are never added, so they never write. A minute of simulated warm-up
+comes first (core creates its entities only with the first telegram its
+throttle lets through). At the end the connection is closed right after the
+last telegram, to see whether the disconnect reaches the entities; a value
+still held in a coalescing window is written before its entity goes
+unavailable. Nothing may be lost: the last value each of this integration's
+entities showed must equal the one it shows when every change is written at
+once ("last values as every change").
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ class WritesResult:
     reported: int
     disconnect_shown: str
     same_set: int  # writes of the entities core enables by default too
+    final: dict[str, str]  # the last value each entity showed, by unique id
     per_entity: dict[str, tuple[int, int]] | None = None
+    same_last_values: str = ""
 
     @property
     def total(self) -> int:
@@ -81,11 +86,12 @@ class WritesResult:
         return value * 3600 / self.telegrams
 
 
+EVERY_CHANGE = "ours every change"
 CONFIGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("ours default", "ours", {}),
     ("core default (30 s throttle)", "core", {}),
     ("core throttle 0", "core", FRESHEST["core"]),
-    ("ours every change", "ours", FRESHEST["ours"]),
+    (EVERY_CHANGE, "ours", FRESHEST["ours"]),
     (
         "ours live 0, counters 30 s",
         "ours",
@@ -94,10 +100,16 @@ CONFIGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 
 
-def _count_writes(hass: HomeAssistant) -> tuple[Counter[str], Counter[str], Any]:
-    """Count state machine writes per entity: changed and reported."""
+def _count_writes(
+    hass: HomeAssistant,
+) -> tuple[Counter[str], Counter[str], dict[str, str], Any]:
+    """Count state machine writes per entity: changed and reported.
+
+    Also keeps each entity's last state written other than unavailable.
+    """
     changed: Counter[str] = Counter()
     reported: Counter[str] = Counter()
+    last: dict[str, str] = {}
     original = StateMachine.async_set_internal
 
     def counting(
@@ -117,9 +129,12 @@ def _count_writes(hass: HomeAssistant) -> tuple[Counter[str], Counter[str], Any]
             changed[entity_id] += 1
         else:
             reported[entity_id] += 1
+        if new_state != "unavailable":
+            last[entity_id] = new_state
         original(states, entity_id, new_state, attributes, *args, **kwargs)
 
-    return changed, reported, patch.object(StateMachine, "async_set_internal", counting)
+    patcher = patch.object(StateMachine, "async_set_internal", counting)
+    return changed, reported, last, patcher
 
 
 async def measure_one(
@@ -137,7 +152,7 @@ async def measure_one(
     assert isinstance(loop, SkewLoop), "run with loop_factory=SkewLoop"
     stream = STREAMS["nl_dsmr5_gas"]
     path = files.path(stream, WARMUP + telegrams + 1)
-    changed, reported, counting = _count_writes(hass)
+    changed, reported, last, counting = _count_writes(hass)
     real_time = time.time
     with (
         counting,
@@ -189,6 +204,11 @@ async def measure_one(
             for entity in entities
             if (state := hass.states.get(entity)) and state.state == "unavailable"
         )
+        final = {
+            entry.unique_id.removeprefix(running.entry.entry_id): last[entity]
+            for entity in entities
+            if (entry := registry.async_get(entity)) is not None and entity in last
+        }
         await running.stop()
     return WritesResult(
         label,
@@ -199,6 +219,7 @@ async def measure_one(
         counted_reported,
         f"{unavailable}/{len(entities)}",
         same_set,
+        final,
     )
 
 
@@ -221,6 +242,15 @@ async def measure_writes(
             )
         )
         results[-1].per_entity = per_entity
+    # Nothing is lost: whatever the windows held was written in the end, so
+    # each entity's last value is the one it shows when every change is
+    # written at once.
+    every_change = next(r for r in results if r.label == EVERY_CHANGE)
+    for result in results:
+        if result.kind == "ours":
+            result.same_last_values = (
+                "yes" if result.final == every_change.final else "NO"
+            )
     return results
 
 
@@ -230,7 +260,8 @@ def writes_table(results: list[WritesResult]) -> list[str]:
         f"State writes per hour (DSMR 5, one telegram per second; "
         f"{results[0].telegrams} telegrams measured)",
         f"  {'configuration':<30} {'entities':>8} {'writes/h':>9} "
-        f"{'changed':>8} {'reported':>8} {'core set':>8}  unavailable after disconnect",
+        f"{'changed':>8} {'reported':>8} {'core set':>8}  unavailable after "
+        "disconnect  last values as every change",
     ]
     for result in results:
         lines.append(
@@ -238,6 +269,7 @@ def writes_table(results: list[WritesResult]) -> list[str]:
             f"{result.per_hour(result.total):>9.0f} "
             f"{result.per_hour(result.changed):>8.0f} "
             f"{result.per_hour(result.reported):>8.0f} "
-            f"{result.per_hour(result.same_set):>8.0f}  {result.disconnect_shown}"
+            f"{result.per_hour(result.same_set):>8.0f}  "
+            f"{result.disconnect_shown:<28}  {result.same_last_values or 'n/a'}"
         )
     return lines
