@@ -12,8 +12,8 @@ from custom_components.slimme_meter import async_remove_config_entry_device
 from custom_components.slimme_meter.const import DOMAIN
 
 from .conftest import SHARED_TELEGRAMS
+from .helpers import edit
 from .server import TelegramServer
-from .telegrams import edit
 
 FLUVIUS = (SHARED_TELEGRAMS / "fluvius_v171_gas_water.txt").read_bytes()
 WATER_LINES = (
