@@ -15,11 +15,10 @@ encrypted profile.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
-import contextlib
 import sys
 
+from .cli import run, until_stopped
 from .profiles import PROFILES, get_profile
 from .serial_pty import P1PtySimulator
 from .source import Clock, ScaledClock, TelegramSource, wall_clock
@@ -119,18 +118,15 @@ async def _serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     try:
-        await asyncio.Event().wait()
+        await until_stopped()
     finally:
         for transmitter in transmitters:
             await transmitter.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the simulator until interrupted."""
-    args = _parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-    return 0
+    """Run the simulator until interrupted (SIGINT or SIGTERM)."""
+    return run(_parser(), _serve, argv)
 
 
 if __name__ == "__main__":

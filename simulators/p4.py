@@ -85,6 +85,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .cli import run, until_stopped
 from .meter import SimulatedMeter
 from .p4_data import (
     AMSTERDAM,
@@ -774,17 +775,14 @@ async def _serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     try:
-        await asyncio.Event().wait()
+        await until_stopped()
     finally:
         await simulator.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the simulator until interrupted."""
-    args = _parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-    return 0
+    """Run the simulator until interrupted (SIGINT or SIGTERM)."""
+    return run(_parser(), _serve, argv)
 
 
 if __name__ == "__main__":

@@ -30,17 +30,15 @@ Control API
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-import contextlib
 from dataclasses import replace
 from datetime import datetime, timedelta
-import signal
 import sys
 from typing import Any
 
 from aiohttp import web
 
+from .cli import run, until_stopped
 from .p4 import P4Simulator
 from .p4_data import AMSTERDAM, default_meter, local_midnight
 from .profiles import get_profile
@@ -274,22 +272,15 @@ async def _serve(args: argparse.Namespace) -> None:
         f"control API on {stack.control_url}/sim",
         flush=True,
     )
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopped.set)
     try:
-        await stopped.wait()
+        await until_stopped()
     finally:
         await stack.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the stack until interrupted (SIGINT or SIGTERM)."""
-    args = _parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-    return 0
+    return run(_parser(), _serve, argv)
 
 
 if __name__ == "__main__":

@@ -598,7 +598,8 @@ async def test_command_line() -> None:
             assert len(await response.json()) == 2
     finally:
         process.terminate()
-        await process.wait()
+    # SIGTERM stops the servers cleanly.
+    assert await asyncio.wait_for(process.wait(), 20) == 0
 
 
 def test_main_stops_on_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
