@@ -246,6 +246,30 @@ class SyncRuns:
 
 
 @contextmanager
+def steady_p1() -> Generator[None]:
+    """The P1 link never stalls between telegrams and reconnects fast."""
+    with (
+        quiet_logs(),
+        patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1e6),
+        patch("custom_components.slimme_meter.runtime.BACKOFF_INITIAL", 0.02),
+        patch("custom_components.slimme_meter.runtime.BACKOFF_MAX", 0.08),
+    ):
+        yield
+
+
+def link_input(
+    sim: P4Simulator, *, base_url: Any = None, **changes: Any
+) -> dict[str, Any]:
+    """The remote step's input; the service's address is in the Advanced section."""
+    address = sim.url if base_url is None else base_url
+    return {
+        "provider": "nl_p4",
+        "api_key": "test-key",
+        "advanced": {"base_url": address},
+    } | changes
+
+
+@contextmanager
 def quiet_logs() -> Generator[None]:
     """Silence the simulator's access log and the recorder's SQL log.
 

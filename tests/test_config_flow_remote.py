@@ -30,6 +30,7 @@ from simulators.telegram import render_telegram
 
 from .helpers import meter_entry, until
 from .p1_helpers import V5, V5_ID, closed_port
+from .remote_helpers import link_input
 from .server import TelegramServer
 from .test_config_flow import assert_form, assert_no_flows, network_input
 
@@ -60,18 +61,6 @@ def remote_meter(sim: P4Simulator, ean: str = ELECTRICITY) -> str:
     meter_id = sim.metering_point(ean)["MeterId"]
     assert isinstance(meter_id, str)
     return meter_id
-
-
-def link_input(
-    sim: P4Simulator, *, base_url: str | None = None, **changes: str
-) -> dict[str, Any]:
-    """The remote step's input; the service's address is in the Advanced section."""
-    address = sim.url if base_url is None else base_url
-    return {
-        "provider": "nl_p4",
-        "api_key": "test-key",
-        "advanced": {"base_url": address},
-    } | changes
 
 
 def fields(result: Result) -> list[str]:

@@ -45,6 +45,7 @@ from .p1_helpers import (
     pty_cables,
     with_crc,
 )
+from .remote_helpers import link_input
 
 COMPONENT = Path(__file__).parents[1] / "custom_components" / DOMAIN
 FLOW = "custom_components.slimme_meter.config_flow"
@@ -844,18 +845,6 @@ async def remote_form(hass: HomeAssistant, bridge: Bridge) -> str:
     result = await manager.async_configure(flow_id, {"next_step_id": "remote"})
     assert_form(result, "remote", {})
     return flow_id
-
-
-def link_input(
-    sim: P4Simulator, *, base_url: Any = None, **changes: Any
-) -> dict[str, Any]:
-    """The remote step's input; the service's address is in the Advanced section."""
-    address = sim.url if base_url is None else base_url
-    return {
-        "provider": "nl_p4",
-        "api_key": "test-key",
-        "advanced": {"base_url": address},
-    } | changes
 
 
 async def links_to_points(

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -48,8 +47,8 @@ from .remote_helpers import (
     issues,
     jump,
     net_power_shown,
-    quiet_logs,
     start,
+    steady_p1,
 )
 
 pytestmark = [
@@ -82,14 +81,9 @@ async def dutch_home(hass: HomeAssistant) -> None:
 
 
 @pytest.fixture(autouse=True)
-def steady_p1() -> Generator[None]:
+def steady_link() -> Generator[None]:
     """The P1 link never stalls between telegrams and reconnects fast."""
-    with (
-        quiet_logs(),
-        patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1e6),
-        patch("custom_components.slimme_meter.runtime.BACKOFF_INITIAL", 0.02),
-        patch("custom_components.slimme_meter.runtime.BACKOFF_MAX", 0.08),
-    ):
+    with steady_p1():
         yield
 
 

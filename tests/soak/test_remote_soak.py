@@ -76,7 +76,7 @@ from ..remote_helpers import (
     issues,
     jump,
     net_power_shown,
-    quiet_logs,
+    steady_p1,
 )
 from .scale import pick
 
@@ -103,14 +103,9 @@ def auto_enable_custom_integrations() -> None:
 
 
 @pytest.fixture(autouse=True)
-def steady_p1() -> Generator[None]:
+def steady_link() -> Generator[None]:
     """Telegrams come on demand: the P1 link never stalls; it reconnects fast."""
-    with (
-        quiet_logs(),
-        patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1e6),
-        patch("custom_components.slimme_meter.runtime.BACKOFF_INITIAL", 0.02),
-        patch("custom_components.slimme_meter.runtime.BACKOFF_MAX", 0.08),
-    ):
+    with steady_p1():
         yield
 
 
