@@ -79,6 +79,8 @@ async def test_diagnostics_of_a_running_meter(
     assert diagnostics["specification"] == "5"
     assert diagnostics["state"] == "connected"
     assert diagnostics["interval"] == round(runtime.reader.interval, 3)
+    # The update intervals in force: the one set, and the default of the other.
+    assert diagnostics["update_intervals"] == {"live": 5.0, "counter": 300.0}
     assert diagnostics["last_telegram"] == runtime.last_telegram.isoformat()
     assert diagnostics["counters"] == {
         "received": 2,
@@ -150,6 +152,7 @@ async def test_diagnostics_before_any_telegram(
     assert "equipment_id" not in diagnostics["entry"]["data"]
     assert diagnostics["state"] == "connecting"
     assert diagnostics["interval"] == 1.0
+    assert diagnostics["update_intervals"] == {"live": 30.0, "counter": 300.0}
     assert diagnostics["last_telegram"] is None
     assert diagnostics["telegram"] is None
     assert diagnostics["mbus"] == []

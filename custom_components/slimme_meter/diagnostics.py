@@ -54,6 +54,7 @@ async def async_get_config_entry_diagnostics(
         "specification": runtime.spec.id,
         "state": runtime.state.value,
         "interval": round(runtime.reader.interval, 3),
+        "update_intervals": dict(runtime.intervals),
         "last_telegram": runtime.last_telegram.isoformat()
         if runtime.last_telegram
         else None,
