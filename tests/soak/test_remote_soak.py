@@ -76,6 +76,7 @@ from ..remote_helpers import (
     issues,
     jump,
     net_power_shown,
+    start as start_entry,
     steady_p1,
 )
 from .scale import pick
@@ -193,15 +194,6 @@ async def home_assistant(
                 await hass.async_stop()
 
 
-async def link(hass: HomeAssistant, entry: MockConfigEntry) -> MeterRuntime:
-    """Set the entry up; return its runtime."""
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    runtime: MeterRuntime = entry.runtime_data
-    return runtime
-
-
 def same_entry(entry: MockConfigEntry) -> MockConfigEntry:
     """The config entry as the restarted Home Assistant loads it."""
     return MockConfigEntry(
@@ -291,7 +283,7 @@ class Soak:
         """Start Home Assistant and set the entry up."""
         self._running = home_assistant(self.recorder, self.config_dir)
         self.hass = await self._running.__aenter__()
-        self.runtime = await link(self.hass, self.entry)
+        self.runtime = await start_entry(self.hass, self.entry)
         await self.p1.telegram(self.hass, self.runtime, idle=False)
 
     async def stop(self) -> None:
