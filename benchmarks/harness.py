@@ -50,12 +50,20 @@ STREAMS: dict[str, Stream] = {
     stream.name: stream
     for stream in (
         Stream("nl_dsmr5_gas", 1, {"specification": "5"}, {"dsmr_version": "5"}),
-        Stream("be_5b_gas_water", 1, {"specification": "5B"}, {"dsmr_version": "5B"}),
+        Stream(
+            "be_5b_gas_water",
+            1,
+            {"specification": "belgium_5b"},
+            {"dsmr_version": "5B"},
+        ),
         Stream("nl_dsmr4", 10, {"specification": "4"}, {"dsmr_version": "4"}),
         Stream(
             "lu_encrypted",
             10,
-            {"specification": "MSn", "encryption_key": DEFAULT_ENCRYPTION_KEY},
+            {
+                "specification": "luxembourg_msn",
+                "encryption_key": DEFAULT_ENCRYPTION_KEY,
+            },
             None,
         ),
     )

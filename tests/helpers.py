@@ -103,6 +103,7 @@ def meter_entry(
         data["equipment_id"] = equipment_id
     return MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id=equipment_id,
         data=data,
         options=options or {},

@@ -156,6 +156,7 @@ class Household:
             }
         return MockConfigEntry(
             domain=DOMAIN,
+            version=2,
             unique_id=ident,
             title="Smart meter",
             data={

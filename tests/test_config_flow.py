@@ -195,6 +195,7 @@ def network_entry(
 ) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id=unique_id,
         title=f"Smart meter {unique_id}",
         data={
@@ -259,7 +260,7 @@ METERS = {
     ),
     "v2_2": Meter(
         V2_2,
-        "2.2",
+        "dsmr_2_2",
         "DSMR 2.2 (Netherlands)",
         "ISk5\\2MT382-1004",
         "00000000000000",
@@ -267,19 +268,19 @@ METERS = {
     ),
     "fluvius": Meter(
         FLUVIUS,
-        "5B",
+        "belgium_5b",
         "e-MUCS 5B (Belgium, Fluvius)",
         "FLU5\\253769484_A",
         "1SAG3101021605",
         "1: 7FLO2119033733, 2: 8SAG1234567890",
     ),
-    "sweden": Meter(SWEDEN, "5S", "P1 (Sweden)", "KAM5", None, "-"),
+    "sweden": Meter(SWEDEN, "sweden_5s", "P1 (Sweden)", "KAM5", None, "-"),
     "q3d": Meter(
-        Q3D, "Q3D", "EasyMeter Q3D", "ESY5Q3DB1024 V3.04", "1ESY1313002565", "-"
+        Q3D, "q3d", "EasyMeter Q3D", "ESY5Q3DB1024 V3.04", "1ESY1313002565", "-"
     ),
     "luxembourg": Meter(
         LUX,
-        "5L",
+        "luxembourg_5l",
         "Smarty (Luxembourg)",
         "Lux5\\253694471_M",
         LUX_ID,
@@ -497,7 +498,7 @@ async def test_network_invalid_telegrams_then_success(
     assert result["type"] is FlowResultType.MENU
     result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"]["specification"] == "5L"
+    assert result["data"]["specification"] == "luxembourg_5l"
     assert result["result"].unique_id == LUX_ID
     assert_no_flows(hass)
 
@@ -631,7 +632,7 @@ async def test_encrypted_meter_asks_for_key(
         "connection": "network",
         "host": "127.0.0.1",
         "port": server.port,
-        "specification": "MSn",
+        "specification": "luxembourg_msn",
         "equipment_id": LUX_ID,
         "encryption_key": KEY,
         "authentication_key": AUTH_KEY,
@@ -650,7 +651,7 @@ async def test_encrypted_spec_chosen_goes_to_key_step(
     result = await submit(
         hass,
         flow_id,
-        network_input(server.port, spec="MSn"),
+        network_input(server.port, spec="luxembourg_msn"),
         server,
         encrypted_stream(LUX),
     )
@@ -669,7 +670,7 @@ async def test_encrypted_spec_chosen_goes_to_key_step(
     assert result["type"] is FlowResultType.MENU
     result = await submit(hass, flow_id, {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"]["specification"] == "MSn"
+    assert result["data"]["specification"] == "luxembourg_msn"
     assert result["data"]["encryption_key"] == KEY
     assert "authentication_key" not in result["data"]
     assert_no_flows(hass)
@@ -758,7 +759,7 @@ async def test_serial_finds_meter_at_its_line_speed(
     assert result["type"] is FlowResultType.MENU
     result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"]["specification"] == "2.2"
+    assert result["data"]["specification"] == "dsmr_2_2"
     assert_no_flows(hass)
 
 
@@ -889,6 +890,7 @@ async def test_usb_discovery_of_a_port_in_use(hass: HomeAssistant) -> None:
 async def test_usb_discovery_ignored_before(hass: HomeAssistant) -> None:
     MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         source=config_entries.SOURCE_IGNORE,
         unique_id=f"usb:{USB_SERIAL}",
         data={},
@@ -1037,7 +1039,7 @@ async def test_reconfigure_replaces_keys(
     entry = network_entry(
         server.port,
         unique_id=LUX_ID,
-        spec="MSn",
+        spec="luxembourg_msn",
         encryption_key=WRONG_KEY,
         authentication_key=AUTH_KEY,
     )
@@ -1046,14 +1048,17 @@ async def test_reconfigure_replaces_keys(
     assert suggested(result) == {
         "host": "127.0.0.1",
         "port": server.port,
-        "specification": "MSn",
+        "specification": "luxembourg_msn",
         "encryption_key": WRONG_KEY,
         "authentication_key": AUTH_KEY,
     }
     result = await submit(
         hass,
         result["flow_id"],
-        {**network_input(server.port, spec="MSn"), "encryption_key": KEY.lower()},
+        {
+            **network_input(server.port, spec="luxembourg_msn"),
+            "encryption_key": KEY.lower(),
+        },
         server,
         encrypt(LUX),
     )
@@ -1063,7 +1068,7 @@ async def test_reconfigure_replaces_keys(
         "connection": "network",
         "host": "127.0.0.1",
         "port": server.port,
-        "specification": "MSn",
+        "specification": "luxembourg_msn",
         "equipment_id": LUX_ID,
         "encryption_key": KEY,
     }
@@ -1170,7 +1175,9 @@ async def test_reconfigure_loaded_serial_entry_on_its_own_port(
 
 
 def _encrypted_entry(port: int) -> MockConfigEntry:
-    return network_entry(port, unique_id=LUX_ID, spec="MSn", encryption_key=WRONG_KEY)
+    return network_entry(
+        port, unique_id=LUX_ID, spec="luxembourg_msn", encryption_key=WRONG_KEY
+    )
 
 
 async def _start_reauth(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
@@ -1214,7 +1221,7 @@ async def test_reauth_new_key(hass: HomeAssistant, server: TelegramServer) -> No
         "connection": "network",
         "host": "127.0.0.1",
         "port": server.port,
-        "specification": "MSn",
+        "specification": "luxembourg_msn",
         "equipment_id": LUX_ID,
         "encryption_key": KEY,
         "authentication_key": AUTH_KEY,
@@ -1252,12 +1259,13 @@ async def test_reauth_loaded_serial_entry(
     cable.default = encrypted_stream(LUX)
     entry = MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id=LUX_ID,
         title="Smart meter",
         data={
             "connection": "serial",
             "serial_port": cable.path,
-            "specification": "MSn",
+            "specification": "luxembourg_msn",
             "equipment_id": LUX_ID,
             "encryption_key": WRONG_KEY,
         },

@@ -767,7 +767,7 @@ async def test_reauth_key(hass: HomeAssistant, bridge: Bridge, case: str) -> Non
     user_input, expected = REAUTH_KEY_CASES[case]
     bridge.payload = encrypt(LUX)
     entry = meter_entry(
-        bridge.port, spec="MSn", equipment_id=LUX_ID, encryption_key="0" * 32
+        bridge.port, spec="luxembourg_msn", equipment_id=LUX_ID, encryption_key="0" * 32
     )
     entry.add_to_hass(hass)
     entry.async_start_reauth(hass)

@@ -84,11 +84,11 @@ def test_with_crc_reproduces_the_fixture_checksums() -> None:
     [
         (V5, "5", V5_ID, V5_HEADER),
         (V4_2, "4", "3960221976967177082151037881335713", "KFM5KAIFA-METER"),
-        (V2_2, "2.2", "00000000000000", "ISk5\\2MT382-1004"),
-        (FLUVIUS, "5B", "1SAG3101021605", "FLU5\\253769484_A"),
-        (SWEDEN, "5S", None, "KAM5"),
-        (Q3D, "Q3D", "1ESY1313002565", "ESY5Q3DB1024 V3.04"),
-        (LUX, "5L", LUX_ID, "Lux5\\253694471_M"),
+        (V2_2, "dsmr_2_2", "00000000000000", "ISk5\\2MT382-1004"),
+        (FLUVIUS, "belgium_5b", "1SAG3101021605", "FLU5\\253769484_A"),
+        (SWEDEN, "sweden_5s", None, "KAM5"),
+        (Q3D, "q3d", "1ESY1313002565", "ESY5Q3DB1024 V3.04"),
+        (LUX, "luxembourg_5l", LUX_ID, "Lux5\\253694471_M"),
     ],
     ids=["v5", "v4_2", "v2_2", "fluvius", "sweden", "q3d", "luxembourg"],
 )
@@ -139,15 +139,15 @@ async def test_listen_with_given_spec_decodes_with_it(server: TelegramServer) ->
 
 async def test_listen_encrypted_with_given_spec(server: TelegramServer) -> None:
     detected = await _listen_tcp(
-        server, encrypt(LUX), spec=SPECS["MSn"], key=KEY, auth_key=AUTH_KEY
+        server, encrypt(LUX), spec=SPECS["luxembourg_msn"], key=KEY, auth_key=AUTH_KEY
     )
-    assert detected.spec is SPECS["MSn"]
+    assert detected.spec is SPECS["luxembourg_msn"]
     assert detected.snapshot.equipment_id == LUX_ID
 
 
 async def test_listen_encrypted_auto(server: TelegramServer) -> None:
     detected = await _listen_tcp(server, encrypt(LUX), key=KEY)
-    assert detected.spec is SPECS["MSn"]
+    assert detected.spec is SPECS["luxembourg_msn"]
     assert detected.snapshot.equipment_id == LUX_ID
 
 
@@ -156,7 +156,7 @@ async def test_listen_encrypted_auto_without_luxembourg_id(
 ) -> None:
     # MSn reads it but finds no 42.0.0 id: the next encrypted spec is tried.
     detected = await _listen_tcp(server, encrypt(V5), key=KEY, auth_key=AUTH_KEY)
-    assert detected.spec is SPECS["SAGEMCOM_T210_D_R"]
+    assert detected.spec is SPECS["sagemcom_t210_d_r"]
     assert detected.snapshot.header == V5_HEADER
 
 
@@ -257,12 +257,12 @@ async def test_detect_network_reports_spec_serial_settings(
     server: TelegramServer,
 ) -> None:
     server.on_connect = V2_2
-    detected = await detect(_tcp(server), 2, spec_id="2.2")
-    assert detected.spec is SPECS["2.2"]
+    detected = await detect(_tcp(server), 2, spec_id="dsmr_2_2")
+    assert detected.spec is SPECS["dsmr_2_2"]
     assert detected.serial is SERIAL_V2
     server.drop_clients()
     detected = await detect(_tcp(server), 2)
-    assert detected.spec is SPECS["2.2"]
+    assert detected.spec is SPECS["dsmr_2_2"]
     assert detected.serial is SERIAL_V5  # auto on a network: no line settings
 
 
@@ -270,7 +270,7 @@ async def test_detect_serial_tries_each_line_setting(cables: Any) -> None:
     cable: PtyCable = cables()
     cable.replies = [b"", b"", V2_2]
     detected = await detect(Endpoint(serial_port=cable.path), 1.5)
-    assert detected.spec is SPECS["2.2"]
+    assert detected.spec is SPECS["dsmr_2_2"]
     assert detected.serial is SERIAL_V2
     assert cable.opens == SERIAL_BASES
 

@@ -35,12 +35,13 @@ async def test_devices_follow_the_mbus(
 ) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id="1SAG3101021605",
         data={
             "connection": "network",
             "host": "127.0.0.1",
             "port": server.port,
-            "specification": "5B",
+            "specification": "belgium_5b",
             "equipment_id": "1SAG3101021605",
         },
         options={"counter_interval": 0},  # every register change at once

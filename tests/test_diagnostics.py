@@ -114,7 +114,7 @@ async def test_diagnostics_redact_keys(
 ) -> None:
     entry = meter_entry(
         server.port,
-        spec="MSn",
+        spec="luxembourg_msn",
         equipment_id=LUXEMBOURG_EQUIPMENT_ID,
         encryption_key=ENCRYPTION_KEY,
         authentication_key=AUTHENTICATION_KEY,
@@ -130,7 +130,7 @@ async def test_diagnostics_redact_keys(
     assert data["encryption_key"] == "**REDACTED**"
     assert data["authentication_key"] == "**REDACTED**"
     assert data["equipment_id"] == "**REDACTED**"
-    assert diagnostics["specification"] == "MSn"
+    assert diagnostics["specification"] == "luxembourg_msn"
     assert "0-0:42.0.0(**REDACTED**)" in diagnostics["telegram"]
     assert "1-0:1.7.0(00.005*kW)" in diagnostics["telegram"]
     lux_hex = LUXEMBOURG_EQUIPMENT_ID.encode().hex()

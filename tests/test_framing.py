@@ -124,7 +124,9 @@ def test_lf_only_line_endings() -> None:
     sweden = framer.feed(SWEDEN)
     assert sweden == [SWEDEN.removesuffix(b"\n")]
     assert sweden[0].endswith(b"!5FCE")
-    assert Decoder(SPECS["5S"]).decode(sweden[0]).value("1.8.0") == Decimal("3.997")
+    assert Decoder(SPECS["sweden_5s"]).decode(sweden[0]).value("1.8.0") == Decimal(
+        "3.997"
+    )
 
     lf_only = with_crc(body(V5).replace(b"\r\n", b"\n"))[:-2] + b"\n"
     frames = feed_bytewise(framer, lf_only)
@@ -139,7 +141,9 @@ def test_telegram_without_crc() -> None:
     framer = PlainFramer()
     frames = framer.feed(V2_2)
     assert frames == [body(V2_2)]
-    assert Decoder(SPECS["2.2"]).decode(frames[0]).value("1.7.0") == Decimal("1.01")
+    assert Decoder(SPECS["dsmr_2_2"]).decode(frames[0]).value("1.7.0") == Decimal(
+        "1.01"
+    )
     # Byte by byte: the '!' alone does not end it, the line end does.
     assert feed_bytewise(framer, body(V2_2)) == []
     assert framer.feed(b"\r") == [body(V2_2)]
@@ -189,6 +193,6 @@ def test_encrypted_framer() -> None:
     assert feed_bytewise(framer, second) == [second]
     assert framer.incomplete == 0
 
-    decoder = Decoder(SPECS["MSn"], ENCRYPTION_KEY, AUTHENTICATION_KEY)
+    decoder = Decoder(SPECS["luxembourg_msn"], ENCRYPTION_KEY, AUTHENTICATION_KEY)
     assert decoder.decode(second).value("1.7.0") == Decimal("1.234")
     assert decoder.decode(first).value("1.7.0") == Decimal("0.005")

@@ -48,6 +48,7 @@ def fast_backoff() -> Generator[None]:
 def _entry(port: int, spec: str = "5") -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id="K8EG004046395507",
         data={
             "connection": "network",
@@ -269,3 +270,46 @@ async def test_remove_device_before_any_telegram(
     assert await async_remove_config_entry_device(hass, entry, gas)
     assert not await async_remove_config_entry_device(hass, entry, electricity)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("stored", "migrated"),
+    [("5B", "belgium_5b"), ("MSn", "luxembourg_msn"), ("2.2", "dsmr_2_2"), ("5", "5")],
+)
+async def test_entries_of_version_1_get_the_new_specification_ids(
+    hass: HomeAssistant, server: TelegramServer, stored: str, migrated: str
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=1,
+        unique_id="K8EG004046395507",
+        data={
+            "connection": "network",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "specification": stored,
+            "equipment_id": "K8EG004046395507",
+        },
+        title="Smart meter",
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.version == 2
+    assert entry.data["specification"] == migrated
+    assert entry.data["port"] == server.port
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_entry_of_a_newer_release_is_left_alone(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=3,
+        data={"connection": "network", "host": "127.0.0.1", "port": server.port},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.version == 3

@@ -283,7 +283,7 @@ async def test_no_swap_without_both_ids(
     equipment_id: str | None,
     telegram: bytes,
 ) -> None:
-    spec = "5" if telegram is V5 else "5S"
+    spec = "5" if telegram is V5 else "sweden_5s"
     entry = meter_entry(server.port, spec=spec, equipment_id=equipment_id)
     await start(hass, server, entry)
     await send(hass, server, entry, telegram)
@@ -303,7 +303,7 @@ async def test_decryption_failures_start_reauth(
 ) -> None:
     entry = meter_entry(
         server.port,
-        spec="MSn",
+        spec="luxembourg_msn",
         equipment_id=LUXEMBOURG_EQUIPMENT_ID,
         encryption_key=ENCRYPTION_KEY,
         authentication_key=AUTHENTICATION_KEY,

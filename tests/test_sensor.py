@@ -40,6 +40,7 @@ async def _load(
     spec, snapshot = found
     entry = MockConfigEntry(
         domain=DOMAIN,
+        version=2,
         unique_id=snapshot.equipment_id or "meter",
         data={
             "connection": "network",

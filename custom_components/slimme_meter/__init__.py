@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
@@ -18,11 +19,12 @@ from .const import (
     CONF_REMOTE,
     CONF_SPEC,
     DOMAIN,
+    LOGGER,
 )
 from .history import STORAGE_VERSION, MergedHistory
 from .p1.connection import Endpoint
 from .p1.decode import Decoder
-from .p1.specs import SPECS
+from .p1.specs import FORMER_SPEC_IDS, SPECS
 from .runtime import MeterRuntime, SlimmeMeterConfigEntry, update_intervals
 from .services import async_setup_services
 
@@ -71,6 +73,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     runtime.start(stream)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Bring an entry of an earlier version up to date.
+
+    Version 2 renamed the specification ids to valid translation keys
+    (``5B`` became ``belgium_5b``); labels and behaviour stay the same.
+    """
+    if entry.version > 2:
+        return False  # made by a newer release: leave it alone
+    if entry.version == 1:
+        spec = entry.data[CONF_SPEC]
+        data = {**entry.data, CONF_SPEC: FORMER_SPEC_IDS.get(spec, spec)}
+        hass.config_entries.async_update_entry(entry, data=data, version=2)
+        LOGGER.debug("Migrated %s to version 2 (specification %s)", entry.title, spec)
     return True
 
 

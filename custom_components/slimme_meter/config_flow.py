@@ -274,7 +274,7 @@ class RemoteSteps:
 class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
     """Set up a smart meter."""
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self) -> None:
         """Start with nothing chosen."""

@@ -214,7 +214,7 @@ def _tariff(snapshot: Snapshot) -> str | None:
         tariff = int(value)
     except (TypeError, ValueError):
         return None
-    names = TARIFFS_BE if snapshot.spec == "5B" else TARIFFS_NL
+    names = TARIFFS_BE if snapshot.spec == "belgium_5b" else TARIFFS_NL
     return names.get(tariff)
 
 

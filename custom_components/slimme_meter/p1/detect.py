@@ -26,7 +26,18 @@ from .specs import (
 _LOGGER = logging.getLogger(__name__)
 
 # Tie-break between specifications that understand a telegram equally well.
-_PREFERENCE = ("5", "4", "5B", "5L", "5S", "5EONHU", "ISKRA_IE", "2.2", "Q3D", "3")
+_PREFERENCE = (
+    "5",
+    "4",
+    "belgium_5b",
+    "luxembourg_5l",
+    "sweden_5s",
+    "eon_hungary",
+    "iskra_ie",
+    "dsmr_2_2",
+    "q3d",
+    "3",
+)
 # Bytes without one valid telegram after which line settings are clearly wrong.
 _WRONG_SETTINGS_BYTES = 4096
 
@@ -88,7 +99,7 @@ def _decrypting_spec(
         except TelegramError as err:
             last = err
             continue
-        if snapshot.objects.get("42.0.0") is not None or spec.id != "MSn":
+        if snapshot.objects.get("42.0.0") is not None or spec.id != "luxembourg_msn":
             return spec, snapshot
     raise last
 

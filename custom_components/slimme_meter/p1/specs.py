@@ -53,15 +53,23 @@ SPECS: dict[str, Spec] = {
         Spec("5", "DSMR 5 (Netherlands)", ts.V5, SERIAL_V5, 1),
         Spec("4", "DSMR 4 (Netherlands)", ts.V4, SERIAL_V4, 10),
         Spec("3", "DSMR 3 (Netherlands)", ts.V3, SERIAL_V2, 10),
-        Spec("2.2", "DSMR 2.2 (Netherlands)", ts.V2_2, SERIAL_V2, 10),
-        Spec("5B", "e-MUCS 5B (Belgium, Fluvius)", ts.BELGIUM_FLUVIUS, SERIAL_V5, 1),
-        Spec("5L", "Smarty (Luxembourg)", ts.LUXEMBOURG_SMARTY, SERIAL_V5, 10),
-        Spec("5S", "P1 (Sweden)", ts.SWEDEN, SERIAL_V5, 10),
-        Spec("Q3D", "EasyMeter Q3D", ts.Q3D, SERIAL_V5, 1),
-        Spec("ISKRA_IE", "Iskra (Ireland)", ts.ISKRA_IE, SERIAL_V5, 10),
-        Spec("5EONHU", "E.ON (Hungary)", ts.EON_HUNGARY, SERIAL_V5, 10),
+        Spec("dsmr_2_2", "DSMR 2.2 (Netherlands)", ts.V2_2, SERIAL_V2, 10),
         Spec(
-            "MSn",
+            "belgium_5b",
+            "e-MUCS 5B (Belgium, Fluvius)",
+            ts.BELGIUM_FLUVIUS,
+            SERIAL_V5,
+            1,
+        ),
+        Spec(
+            "luxembourg_5l", "Smarty (Luxembourg)", ts.LUXEMBOURG_SMARTY, SERIAL_V5, 10
+        ),
+        Spec("sweden_5s", "P1 (Sweden)", ts.SWEDEN, SERIAL_V5, 10),
+        Spec("q3d", "EasyMeter Q3D", ts.Q3D, SERIAL_V5, 1),
+        Spec("iskra_ie", "Iskra (Ireland)", ts.ISKRA_IE, SERIAL_V5, 10),
+        Spec("eon_hungary", "E.ON (Hungary)", ts.EON_HUNGARY, SERIAL_V5, 10),
+        Spec(
+            "luxembourg_msn",
             "Smarty encrypted (Luxembourg, MSn)",
             ts.MSN,
             SERIAL_V5,
@@ -69,7 +77,7 @@ SPECS: dict[str, Spec] = {
             encrypted=True,
         ),
         Spec(
-            "SAGEMCOM_T210_D_R",
+            "sagemcom_t210_d_r",
             "Sagemcom T210-D encrypted",
             ts.SAGEMCOM_T210_D_R,
             SERIAL_V5,
@@ -77,6 +85,20 @@ SPECS: dict[str, Spec] = {
             encrypted=True,
         ),
     )
+}
+
+# Ids of config entries before version 2, which Home Assistant's translation
+# keys (lower case, no dots) do not allow.
+FORMER_SPEC_IDS: dict[str, str] = {
+    "2.2": "dsmr_2_2",
+    "5B": "belgium_5b",
+    "5L": "luxembourg_5l",
+    "5S": "sweden_5s",
+    "Q3D": "q3d",
+    "ISKRA_IE": "iskra_ie",
+    "5EONHU": "eon_hungary",
+    "MSn": "luxembourg_msn",
+    "SAGEMCOM_T210_D_R": "sagemcom_t210_d_r",
 }
 
 PLAIN_SPECS: tuple[Spec, ...] = tuple(s for s in SPECS.values() if not s.encrypted)
