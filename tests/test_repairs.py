@@ -16,7 +16,7 @@ from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import issue_registry as ir, translation
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -414,3 +414,73 @@ def test_schema_falls_back_to_voluptuous(monkeypatch: pytest.MonkeyPatch) -> Non
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.vol is voluptuous
+
+
+# --------------------------------------------------------------------------
+# What a person reads
+
+
+LIVE_UNAFFECTED = {
+    "en": "**Live values from the P1 port are not affected**",
+    "nl": "**Actuele waarden van de P1-poort worden niet geraakt**",
+}
+
+
+async def _explanation(
+    hass: HomeAssistant, language: str, kind: str, result: Result
+) -> tuple[str, list[str]]:
+    """Return the init step's description and option texts as rendered."""
+    strings = await translation.async_get_translations(
+        hass, language, "issues", [DOMAIN]
+    )
+    prefix = f"component.{DOMAIN}.issues.{kind}.fix_flow.step.init"
+    placeholders = result["description_placeholders"]
+    options = [
+        strings[f"{prefix}.menu_options.{option}"].format(**placeholders)
+        + " "
+        + strings[f"{prefix}.menu_option_descriptions.{option}"].format(**placeholders)
+        for option in result["menu_options"]
+    ]
+    return strings[f"{prefix}.description"].format(**placeholders), options
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+@pytest.mark.parametrize("code", ["038", "039", "040"])
+async def test_the_fix_flow_explains_itself(
+    hass: HomeAssistant,
+    server: TelegramServer,
+    sim: P4Simulator,
+    code: str,
+    language: str,
+) -> None:
+    """The fix dialog says what happened and that live values keep flowing."""
+    kind, state = STOPPING_CODES[code]
+    sim.reject(code)
+    entry = await setup_linked(hass, server, sim)
+    await until_state(entry, state)
+
+    result = await fix_menu(hass, kind, entry.entry_id)
+    description, options = await _explanation(hass, language, kind, result)
+    assert LIVE_UNAFFECTED[language] in description
+    assert entry.title in description
+    assert "{" not in description
+    assert len(options) == 2
+    assert all("{" not in option for option in options)
+    await unload(hass, entry)
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+async def test_the_mismatch_fix_names_both_meters(
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, language: str
+) -> None:
+    entry = await setup_linked(hass, server, sim, own_meter=False)
+    await until(lambda: entry.runtime_data.remote.mismatched_meter is not None)
+    await hass.async_block_till_done()
+
+    result = await fix_menu(hass, "meter_mismatch", entry.entry_id)
+    description, options = await _explanation(hass, language, "meter_mismatch", result)
+    assert LIVE_UNAFFECTED[language] in description
+    assert entry.title in description
+    assert remote_meter(sim) in description
+    assert remote_meter(sim) in options[0]
+    await unload(hass, entry)

@@ -85,8 +85,13 @@ class RemoteRepairFlow(RepairsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> RepairsFlowResult:
-        """Offer what fits the issue."""
-        if self._entry() is None:
+        """Explain what happened and offer what fits the issue.
+
+        The step's description is the explanation a person reads: Home
+        Assistant shows a fixable issue's fix flow, not its description.
+        """
+        entry = self._entry()
+        if entry is None:
             # The entry was removed: nothing is left to fix.
             return self.async_create_entry(data={})
         options = ["check_again", "disable_remote"]
@@ -94,7 +99,14 @@ class RemoteRepairFlow(RepairsFlow):
             options = ["new_key", "disable_remote"]
         elif self.kind == "meter_mismatch":
             options = ["trust_meter", "disable_remote"]
-        return self.async_show_menu(step_id="init", menu_options=options)
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=options,
+            description_placeholders={
+                "meter": entry.title,
+                "remote_meter": self.meter_id,
+            },
+        )
 
     def _entry(self) -> Any:
         return self.hass.config_entries.async_get_entry(self.entry_id)
