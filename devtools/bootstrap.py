@@ -282,7 +282,10 @@ def _select_values(step: dict[str, Any], name: str) -> list[str]:
     return []
 
 
-def _answers(stack: Stack) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+type Answers = dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
+
+
+def answers(stack: Stack) -> Answers:
     """Return what to enter at each step of the Slimme Meter config flow."""
     return {
         "user": lambda _: {"next_step_id": "network"},
@@ -306,21 +309,25 @@ def _answers(stack: Stack) -> dict[str, Callable[[dict[str, Any]], dict[str, Any
 
 async def create_entry(client: HassClient, stack: Stack) -> dict[str, Any]:
     """Add the meter through the config flow, as the UI would."""
-    answers = _answers(stack)
+    return await run_flow(client, answers(stack))
+
+
+async def run_flow(client: HassClient, replies: Answers) -> dict[str, Any]:
+    """Run the Slimme Meter config flow with ``replies``; return the entry."""
     step = await client.post("/api/config/config_entries/flow", {"handler": DOMAIN})
     url = f"/api/config/config_entries/flow/{step['flow_id']}"
-    for _ in range(len(answers) + 1):
+    for _ in range(len(replies) + 1):
         if step["type"] == FLOW_DONE:
             return dict(step["result"])
         if step.get("errors"):
             msg = f"config flow step {step['step_id']!r}: {step['errors']}"
             raise HassError(msg)
         step_id = step.get("step_id")
-        if step["type"] not in ("form", "menu") or step_id not in answers:
+        if step["type"] not in ("form", "menu") or step_id not in replies:
             msg = f"unexpected config flow step: {step}"
             raise HassError(msg)
         log(f"config flow: {step_id}")
-        step = await client.post(url, answers[step_id](step))
+        step = await client.post(url, replies[step_id](step))
     msg = f"the config flow did not finish: {step}"
     raise HassError(msg)
 

@@ -252,9 +252,7 @@ class Processes:
         await process.wait()
 
 
-async def _wait_for(
-    what: str, probe: Any, processes: Processes, timeout: float
-) -> None:
+async def wait_for(what: str, probe: Any, processes: Processes, timeout: float) -> None:
     """Poll ``probe()`` until it returns true; fail if a child exits first."""
     deadline = time.monotonic() + timeout
     while not await probe():
@@ -280,7 +278,7 @@ async def _stack_ready(port: int) -> bool:
 
 async def settle(client: HassClient, processes: Processes) -> None:
     """After each start of Home Assistant: wait until it runs, keep it so."""
-    await _wait_for("Home Assistant", client.available, processes, START_TIMEOUT)
+    await wait_for("Home Assistant", client.available, processes, START_TIMEOUT)
     await bootstrap.wait_until_running(client, START_TIMEOUT)
     async with client.websocket() as ws:
         for done in await bootstrap.settle_http(ws):
@@ -321,7 +319,7 @@ async def bring_up(
             DEFAULT_API_KEY,
         ],
     )
-    await _wait_for(
+    await wait_for(
         "the simulators", lambda: _stack_ready(args.control), processes, STACK_TIMEOUT
     )
     await processes.start(
@@ -333,7 +331,7 @@ async def bring_up(
     log(f"Home Assistant starting (log: {config / 'home-assistant.log'})")
     base = f"http://{HOST}:{port}"
     async with HassClient(base) as client:
-        await _wait_for("Home Assistant", client.available, processes, START_TIMEOUT)
+        await wait_for("Home Assistant", client.available, processes, START_TIMEOUT)
         log(f"Home Assistant is up after {time.monotonic() - started:.1f} s")
         fresh = await bootstrap.ensure_token(client, config)
         await settle(client, processes)

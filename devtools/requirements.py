@@ -12,6 +12,12 @@ Only packages that are not installed at all are listed, in the version Home
 Assistant pins: a lane's own versions (the test requirements) stay as they are.
 
     python -m devtools.requirements     # one requirement a line
+
+With ``--for-install MANIFEST`` it lists instead what Home Assistant itself
+would install when it starts with a user's minimal configuration (``http:``,
+``config:``) and sets up that manifest's dependencies: the requirements of
+the integrations it always sets up and of the manifest's dependencies, with
+theirs (``scripts/test install``).
 """
 
 from __future__ import annotations
@@ -63,10 +69,14 @@ def default_domains() -> set[str]:
     )
 
 
-def requirements(domains: Iterable[str], components: Path) -> dict[str, str]:
+def requirements(
+    domains: Iterable[str], components: Path, *, after: bool = False
+) -> dict[str, str]:
     """Return the requirements of ``domains`` and their dependencies.
 
-    Maps each requirement to the integration that needs it.
+    With ``after``, after-dependencies count too (their modules are imported
+    by the integrations that name them). Maps each requirement to the
+    integration that needs it.
     """
     found: dict[str, str] = {}
     todo = list(domains)
@@ -83,6 +93,8 @@ def requirements(domains: Iterable[str], components: Path) -> dict[str, str]:
         for requirement in data.get("requirements", []):
             found.setdefault(requirement, domain)
         todo.extend(data.get("dependencies", []))
+        if after:
+            todo.extend(data.get("after_dependencies", []))
     return found
 
 
@@ -104,8 +116,14 @@ def missing(domains: Iterable[str], components: Path) -> list[str]:
     )
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     """Print the missing requirements, one a line."""
+    if argv[:1] == ["--for-install"]:
+        manifest = json.loads(Path(argv[1]).read_text())
+        domains = {*default_domains(), "http", "config", *manifest["dependencies"]}
+        for requirement in sorted(requirements(domains, _components(), after=True)):
+            print(requirement)
+        return 0
     domains = default_domains() | set(CONFIGURATION_DOMAINS)
     for requirement in missing(domains, _components()):
         print(requirement)
@@ -113,4 +131,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -29,7 +29,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVELOP = ROOT / "scripts" / "develop"
-TRANSLATIONS = ROOT / "custom_components" / "slimme_meter" / "translations" / "en.json"
+TRANSLATIONS = ROOT / "custom_components" / "slimme_meter" / "translations"
 SCREENSHOTS = ROOT / "docs" / "images"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -316,11 +316,16 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
         context.close()
 
 
+def load_translations(language: str) -> dict[str, Any]:
+    """Return the integration's texts in ``language``, as the UI shows them."""
+    result: dict[str, Any] = json.loads((TRANSLATIONS / f"{language}.json").read_text())
+    return result
+
+
 @pytest.fixture(scope="session")
 def translations() -> dict[str, Any]:
-    """Return the integration's English texts, as the UI shows them."""
-    result: dict[str, Any] = json.loads(TRANSLATIONS.read_text())
-    return result
+    """Return the integration's English texts."""
+    return load_translations("en")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -1,8 +1,10 @@
 """The integration as a person sees it in Home Assistant's UI.
 
 The tests run in order on one development stack: both data paths working,
-remote read-out switched off at the grid operator, a pulled P1 cable, and the
-imported history in the Energy dashboard. Screenshots go to docs/images.
+remote read-out switched off at the grid operator (with the repair dialog's
+explanation), a pulled P1 cable, the imported history in the Energy
+dashboard, and last the same pages with Home Assistant set to Dutch.
+Screenshots go to docs/images.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import Any
 from playwright.sync_api import Locator, Page, expect
 import pytest
 
-from .conftest import SCREENSHOTS, VIEWPORT, Stack
+from .conftest import SCREENSHOTS, VIEWPORT, Stack, load_translations
 
 LONG = 60_000
 """Milliseconds to wait for a state to show (a sync, a reconnect)."""
 DEVICE_VIEWPORT = {"width": 1280, "height": 1700}
 """Tall enough for the device page's Sensors card; the screenshot is clipped."""
-POWER_RE = re.compile(r"^\s*\d+(\.\d+)?\s*k?W\s*$")
+POWER_RE = re.compile(r"^\s*\d+([.,]\d+)?\s*k?W\s*$")  # 0.244 kW, 0,244 kW (Dutch)
 
 
 def _sensor(translations: dict[str, Any], key: str) -> dict[str, Any]:
@@ -30,13 +32,15 @@ def _sensor(translations: dict[str, Any], key: str) -> dict[str, Any]:
     return sensor
 
 
-@pytest.fixture(scope="module")
-def texts(translations: dict[str, Any]) -> dict[str, str]:
-    """Names and states as the device page shows them."""
+def _texts(translations: dict[str, Any]) -> dict[str, str]:
+    """Names and states as the device page shows them, and the repair's texts."""
     local = _sensor(translations, "local_path")
     remote = _sensor(translations, "remote_path")
     active = _sensor(translations, "active_data_path")
-    issue = translations["issues"]["readout_switched_off"]["title"]
+    issue = translations["issues"]["readout_switched_off"]
+    init = issue["fix_flow"]["step"]["init"]
+    live = re.search(r"\*\*(.+?)\*\*", init["description"])
+    assert live is not None
     return {
         "local": local["name"],
         "connected": local["state"]["connected"],
@@ -49,8 +53,19 @@ def texts(translations: dict[str, Any]) -> dict[str, str]:
         "local_only": active["state"]["local_only"],
         "power": _sensor(translations, "power_import")["name"],
         "device": translations["device"]["electricity"]["name"],
-        "repair": issue.split("{meter}")[0].strip(),
+        "repair": issue["title"].split("{meter}")[0].strip(),
+        "repair_title": init["title"],
+        "repair_live": live.group(1),
+        "repair_opening": init["description"].split("{meter}")[0].strip(),
+        "check_again": init["menu_options"]["check_again"],
+        "disable_remote": init["menu_options"]["disable_remote"],
     }
+
+
+@pytest.fixture(scope="module")
+def texts(translations: dict[str, Any]) -> dict[str, str]:
+    """Return the English texts."""
+    return _texts(translations)
 
 
 @pytest.fixture(scope="module")
@@ -201,12 +216,36 @@ def test_readout_switched_off(
     _expect_live_power(page, texts["power"])
     _screenshot_device(page, texts, "device-readout-off.png")
 
+    _open_repair(page, stack, texts, "repairs.png", "repair-dialog.png")
+
+
+def _open_repair(
+    page: Page, stack: Stack, texts: dict[str, str], listed: str, dialog: str
+) -> None:
+    """Open the read-out repair: its dialog explains what happened.
+
+    Home Assistant shows a fixable issue's fix flow, so the explanation must
+    be the flow's first step: what happened, that live P1 values are not
+    affected, and the two choices.
+    """
     page.set_viewport_size(VIEWPORT)
     page.goto(f"{stack.url}/config/repairs")
     repair = page.get_by_text(texts["repair"]).first
     expect(repair).to_be_visible(timeout=LONG)
     _dismiss_dialogs(page)
-    _save(page, "repairs.png")
+    _save(page, listed)
+    repair.click()
+    for text in (
+        texts["repair_title"],
+        texts["repair_opening"],
+        texts["repair_live"],
+        texts["check_again"],
+        texts["disable_remote"],
+    ):
+        expect(page.get_by_text(text).first).to_be_visible(timeout=LONG)
+    _save(page, dialog)
+    page.keyboard.press("Escape")
+    expect(page.get_by_text(texts["repair_live"])).to_have_count(0)
 
 
 def test_cable_pulled_and_plugged(
@@ -248,3 +287,28 @@ def test_energy_dashboard_shows_imported_history(page: Page, stack: Stack) -> No
     expect(page.get_by_text("There is no data to show")).to_have_count(0)
     _settle(page)
     _save(page, "energy.png")
+
+
+def test_in_dutch(page: Page, stack: Stack, device_id: str) -> None:
+    """Home Assistant in Dutch: the repair and the device page speak Dutch.
+
+    The frontend's language is the user's choice; entity names and states come
+    from the backend's language, so both are set, and the entry is reloaded
+    to name its entities anew.
+    """
+    dutch = _texts(load_translations("nl"))
+    page.evaluate(
+        "async () => {"
+        " const hass = document.querySelector('home-assistant').hass;"
+        " await hass.callWS({type: 'config/core/update', language: 'nl'});"
+        " localStorage.setItem('selectedLanguage', JSON.stringify('nl'));"
+        "}"
+    )
+    stack.rest("POST", f"/api/config/config_entries/entry/{stack.entry_id()}/reload")
+    _open_repair(page, stack, dutch, "repairs-nl.png", "repair-dialog-nl.png")
+    _open_device(page, stack, device_id, dutch)
+    _expect_value(page, dutch["local"], dutch["connected"])
+    _expect_value(page, dutch["remote"], dutch["readout_off"])
+    _expect_value(page, dutch["active"], dutch["local_only"])
+    _expect_live_power(page, dutch["power"])
+    _screenshot_device(page, dutch, "device-nl.png")
