@@ -7,6 +7,7 @@ for the real ones; the recorder runs, so a linked entry starts its remote path.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 import json
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from homeassistant.helpers import config_validation as cv
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.slimme_meter.config_flow import valid_ean
 from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.p1.reader import LinkState
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.p4 import DEFAULT_BASE_URL
+from custom_components.slimme_meter.remote.registry import PROVIDERS
 from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN, P4Simulator
 from simulators.telegram import render_telegram
 
@@ -301,24 +304,6 @@ FAULTS: dict[
     "closed_port": (lambda sim: None, _closed, "remote_unreachable"),
     "unavailable": (lambda sim: sim.unavailable(1), _no_change, "remote_unreachable"),
     "rate_limited": (lambda sim: sim.rate_limit(1), _no_change, "remote_unreachable"),
-    "malformed": (lambda sim: sim.malformed(1), _no_change, "remote_unreachable"),
-    "not_found": (
-        lambda sim: None,
-        lambda sim: {"base_url": f"{sim.url}/elsewhere"},
-        "remote_unreachable",
-    ),
-    "no_points": (
-        lambda sim: sim.mangle(lambda points: []),
-        _no_change,
-        "no_metering_points",
-    ),
-    "only_other_products": (
-        lambda sim: sim.mangle(
-            lambda points: [{**point, "Product": "Heat"} for point in points]
-        ),
-        _no_change,
-        "no_metering_points",
-    ),
 }
 
 
@@ -420,7 +405,8 @@ async def test_base_url_in_a_collapsed_section(
         assert set(labels["data"]) == set(labels["data_description"]) == {"base_url"}
     hass.config_entries.flow.async_abort(result["flow_id"])
 
-    with patch(f"{FLOW}.DEFAULT_BASE_URL", sim.url):
+    own = replace(PROVIDERS["nl_p4"], default_base_url=sim.url)
+    with patch.dict(PROVIDERS, {"nl_p4": own}):
         result = await remote_form(hass, server, own_telegram(sim))
         flow_id = result["flow_id"]
         # The section left empty: the form's default address.
@@ -692,9 +678,6 @@ async def test_reauth_api_key_of_an_entry_not_loaded(
     sim.unavailable(1)
     result = await configure(hass, flow_id, {"api_key": "test-key"})
     assert_form(result, "reauth_remote", {"base": "remote_unreachable"})
-    sim.mangle(lambda points: [])
-    result = await configure(hass, flow_id, {"api_key": "test-key"})
-    assert_form(result, "reauth_remote", {"base": "no_metering_points"})
     sim.api_key = "other-key"
     result = await configure(hass, flow_id, {"api_key": "other-key"})
     assert result["type"] is FlowResultType.ABORT
@@ -725,3 +708,68 @@ async def test_reauth_after_remote_was_switched_off(
     assert entry.options == {"live_interval": 1}
     assert sim.requests == []
     assert_no_flows(hass)
+
+
+UNUSABLE_LISTS: dict[str, tuple[Callable[[P4Simulator], Any], str]] = {
+    "malformed": (lambda sim: sim.malformed(1), "unexpected_answer"),
+    "not_found": (
+        lambda sim: sim.mangle(lambda points: {"Id": 3}),
+        "unexpected_answer",
+    ),
+    "no_points": (lambda sim: sim.mangle(lambda points: []), "no_metering_points"),
+    "only_other_products": (
+        lambda sim: sim.mangle(
+            lambda points: [{**point, "Product": "Heat"} for point in points]
+        ),
+        "no_metering_points",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE_LISTS)
+async def test_unusable_list_lets_the_user_type_the_ean(
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, case: str
+) -> None:
+    """An empty or unreadable list: say so truly, and take the EAN by hand."""
+    fault, error = UNUSABLE_LISTS[case]
+    result = await remote_form(hass, server, own_telegram(sim))
+    flow_id = result["flow_id"]
+    fault(sim)
+    result = await configure(hass, flow_id, link_input(sim))
+    assert_form(result, "remote_manual", {"base": error})
+    if error == "unexpected_answer":
+        assert "/api/v5/meteringpoints/" in result["description_placeholders"]["reason"]
+        assert "test-key" not in result["description_placeholders"]["reason"]
+
+    result = await configure(
+        hass, flow_id, {"electricity_ean": "871687120000000011", "gas_ean": "12345"}
+    )
+    assert_form(result, "remote_manual", {"gas_ean": "invalid_ean"})
+    result = await configure(hass, flow_id, {"electricity_ean": "871687120000000018"})
+    assert_form(result, "remote_manual", {"electricity_ean": "invalid_ean"})
+    result = await configure(
+        hass,
+        flow_id,
+        {"electricity_ean": "8716 8712 0000 0000 11", "gas_ean": "871687120000000028"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"]["remote"]["eans"] == [
+        "871687120000000011",
+        "871687120000000028",
+    ]
+    await unload(hass, result["result"])
+    assert_no_flows(hass)
+
+
+@pytest.mark.parametrize(
+    ("ean", "valid"),
+    [
+        ("871687120000000011", True),
+        ("871687120000000028", True),
+        ("871687120000000018", False),
+        ("87168712000000001", False),
+        ("87168712000000001a", False),
+    ],
+)
+def test_ean_check_digit(ean: str, valid: bool) -> None:
+    assert valid_ean(ean) is valid

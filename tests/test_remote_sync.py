@@ -154,6 +154,7 @@ async def test_backfill_on_first_link(
             "cursor": home.p4.feed[11].stamp,
             "backfilled": True,
             "last_sync": remote.last_sync.isoformat(),
+            "failing_since": None,
         }
         assert issues(hass, entry.entry_id) == set()
 
@@ -197,7 +198,7 @@ async def test_backfill_resumes_from_the_stored_cursor(
         await runs.wait(1)
         assert runtime.remote_state is RemoteState.TEMPORARILY_UNAVAILABLE
         assert state_of(hass, REMOTE_PATH) == "temporarily_unavailable"
-        assert runs.delays == [300.0]
+        assert runs.delays == [60.0]  # a failed page is tried again soon
         key = f"slimme_meter.remote.{entry.entry_id}"
         assert hass_storage[key]["data"]["cursor"] == home.p4.feed[7].stamp
         assert hass_storage[key]["data"]["backfilled"] is False
@@ -552,12 +553,12 @@ async def test_temporary_refusals_retry_and_recover(
             assert runtime.remote_state is RemoteState.TEMPORARILY_UNAVAILABLE, code
             assert state_of(hass, REMOTE_PATH) == "temporarily_unavailable"
             assert issues(hass, entry.entry_id) == set()
-            assert runs.delays[-1] == 300.0
+            assert runs.delays[-1] == 60.0
 
             if code == "009":
                 home.p4.add_days(1)  # the grid operator delivers after all
             requests = len(home.p4.requests)
-            jump(freezer, at(290))
+            jump(freezer, at(50))
             await no_request_for_a_moment(home, requests)
             jump(freezer, at(20))
             count += 1
@@ -572,7 +573,7 @@ async def test_temporary_refusals_retry_and_recover(
         assert rows[Series.GAS][-1][0] + HOUR == datetime(2025, 1, 9, 23, tzinfo=UTC)
 
 
-async def test_service_unavailable_backs_off_exponentially(
+async def test_service_unavailable_retries_soon_then_backs_off(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
 ) -> None:
     async with household() as home:
@@ -587,24 +588,25 @@ async def test_service_unavailable_backs_off_exponentially(
                 assert state_of(hass, REMOTE_PATH) == "temporarily_unavailable"
                 jump(freezer, at(runs.delays[-1]) + timedelta(seconds=1))
         assert runtime.remote_state is RemoteState.ACTIVE
+        # Within 15 minutes five times, then longer, up to six hours.
         assert runs.delays[1:-1] == [
-            300.0,
-            600.0,
-            1200.0,
-            2400.0,
-            4800.0,
-            9600.0,
-            19200.0,
-            21600.0,
-            21600.0,
+            60.0,
+            120.0,
+            240.0,
+            480.0,
+            900.0,
+            1800.0,
+            3600.0,
+            7200.0,
+            14400.0,
         ]
         assert issues(hass, entry.entry_id) == set()
 
-        # After a success the next failure waits 5 minutes again.
+        # After a success the next failure waits a minute again.
         home.p4.unavailable()
         await sync_now(hass, entry.entry_id)
         await runs.wait(12)
-        assert runs.delays[-1] == 300.0
+        assert runs.delays[-1] == 60.0
 
 
 async def test_refused_key_starts_reauth(
@@ -680,10 +682,10 @@ async def test_awaiting_rate_limited_and_unreachable_recover(
         assert runtime.remote is not None
         assert runtime.remote.last_error is not None
         assert "cannot reach" in runtime.remote.last_error
-        assert runs.delays[-1] == 300.0
+        assert runs.delays[-1] == 60.0
         await home.p4.start()  # on the same port
         home.p4.add_days(1)
-        jump(freezer, at(301))
+        jump(freezer, at(61))
         await runs.wait(7)
         assert runtime.remote_state is RemoteState.ACTIVE
         assert runtime.remote.last_error is None
@@ -713,13 +715,16 @@ async def test_invalid_answers_import_nothing(
         assert runtime.history is not None
         for count in (1, 2, 3):
             await runs.wait(count)
-            assert runtime.remote_state is RemoteState.TEMPORARILY_UNAVAILABLE
+            assert runtime.remote_state is RemoteState.UNEXPECTED_ANSWER
+            assert state_of(hass, REMOTE_PATH) == "unexpected_answer"
             assert all(not s.hours for s in runtime.history.series.values())
             assert await all_rows(hass, home.equipment_id) == {
                 series: [] for series in SERIES
             }
             jump(freezer, at(runs.delays[-1]) + timedelta(seconds=1))
-        assert runs.delays[:3] == [300.0, 600.0, 1200.0]
+        assert runs.delays[:3] == [60.0, 120.0, 240.0]
+        assert runtime.remote is not None
+        assert runtime.remote.last_error is not None
         await runs.wait(4)
         assert runtime.remote_state is RemoteState.ACTIVE
         expected = registers(home)
@@ -838,7 +843,7 @@ async def test_sync_asked_for_during_a_run_is_not_lost(
         home.p4.delay = 0
         await sync_now(hass, entry.entry_id)
         await runs.wait(2)
-        assert runs.delays[1] == 300.0
+        assert runs.delays[1] == 60.0
         # The second call is served right away, not at the retry.
         await runs.wait(3, timeout=2)
         assert runtime.remote_state is RemoteState.ACTIVE

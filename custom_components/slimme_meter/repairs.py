@@ -1,5 +1,7 @@
 """Repairs for the remote path: read-out off, consent ended, another meter.
 
+And a failure of the remote path that has lasted more than a day.
+
 Each issue says plainly that live P1 data keeps flowing; only the history
 import waits for the user.
 """
@@ -35,6 +37,7 @@ ISSUES: dict[RemoteState | str, str] = {
     RemoteState.CONSENT_ENDED: "consent_ended",
     RemoteState.NOT_REMOTELY_READABLE: "not_remotely_readable",
     "mismatch": "meter_mismatch",
+    "failing": "remote_failing",
 }
 
 
@@ -49,9 +52,17 @@ def sync_issues(
     title: str,
     state: RemoteState | None,
     mismatched_meter: str | None,
+    *,
+    failing: str | None = None,
 ) -> None:
-    """Raise the issue that matches the remote state; clear the others."""
+    """Raise the issue that matches the remote state; clear the others.
+
+    ``failing`` is what the service answers when the same failure has
+    lasted more than a day.
+    """
     active = ISSUES["mismatch"] if mismatched_meter else ISSUES.get(state or "")
+    if active is None and failing is not None:
+        active = ISSUES["failing"]
     for kind in ISSUES.values():
         if kind != active:
             ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
@@ -69,7 +80,8 @@ def sync_issues(
             "meter": title,
             "remote_meter": mismatched_meter or "",
         },
-        data={"entry_id": entry_id, "meter_id": mismatched_meter or ""},
+        data={"entry_id": entry_id, "meter_id": mismatched_meter or ""}
+        | ({"meter": title, "reason": failing or ""} if failing else {}),
     )
 
 
@@ -81,6 +93,10 @@ class RemoteRepairFlow(RepairsFlow):
         self.kind = kind
         self.entry_id = str(data["entry_id"])
         self.meter_id = str(data.get("meter_id") or "")
+        self.placeholders = {
+            "meter": str(data.get("meter") or ""),
+            "reason": str(data.get("reason") or ""),
+        }
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -94,6 +110,12 @@ class RemoteRepairFlow(RepairsFlow):
             options = ["new_key", "disable_remote"]
         elif self.kind == "meter_mismatch":
             options = ["trust_meter", "disable_remote"]
+        if self.kind == "remote_failing":
+            return self.async_show_menu(
+                step_id="init",
+                menu_options=options,
+                description_placeholders=self.placeholders,
+            )
         return self.async_show_menu(step_id="init", menu_options=options)
 
     def _entry(self) -> Any:
