@@ -68,6 +68,12 @@ def sync_issues(
             ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
     if active is None:
         return
+    data: dict[str, str | int | float | None] = {
+        "entry_id": entry_id,
+        "meter_id": mismatched_meter or "",
+    }
+    if failing:
+        data |= {"meter": title, "reason": failing}
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -80,8 +86,7 @@ def sync_issues(
             "meter": title,
             "remote_meter": mismatched_meter or "",
         },
-        data={"entry_id": entry_id, "meter_id": mismatched_meter or ""}
-        | ({"meter": title, "reason": failing or ""} if failing else {}),
+        data=data,
     )
 
 

@@ -224,15 +224,15 @@ def test_metering_point_shape_is_the_providers() -> None:
     from custom_components.slimme_meter.remote import p4 as provider
 
     assert (
-        p4_sim.MP_EAN,
-        p4_sim.MP_METER_ID,
-        p4_sim.MP_PRODUCT,
-        p4_sim.MP_ADDRESS,
-    ) == (
         provider.MP_EAN[0],
         provider.MP_METER_ID[0],
         provider.MP_PRODUCT[0],
         provider.MP_ADDRESS[0],
+    ) == (
+        p4_sim.MP_EAN,
+        p4_sim.MP_METER_ID,
+        p4_sim.MP_PRODUCT,
+        p4_sim.MP_ADDRESS,
     )
     for renames in p4_sim._MP_RENAMES.values():
         for name in renames.values():
