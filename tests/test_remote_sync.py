@@ -332,7 +332,8 @@ async def test_readings_without_values_are_skipped(
     async with household() as home:
         blank_day = FIRST_DAY + timedelta(days=1)
         home.p4.blank(blank_day)  # four items in the middle of the day
-        await start(hass, home.entry())
+        runtime = await start(hass, home.entry())
+        assert runtime.history is not None
         await runs.wait(1)
         noon = datetime(2025, 1, 7, 12, tzinfo=AMS)
         missing = {
@@ -346,10 +347,16 @@ async def test_readings_without_values_are_skipped(
             gone = {int(moment.timestamp()) for moment in missing[series]}
             kept = {h: v for h, v in expected[series].items() if h not in gone}
             assert rows[series] == expected_rows(kept)
+            # The missing hours are there, estimated; diagnostics list them.
             starts = [row[0] for row in rows[series]]
             for moment in missing[series]:
-                assert moment - HOUR not in starts
-            # No zero, no dip: the hour after the gap carries the gap.
+                assert moment - HOUR in starts
+            summary = runtime.history.summary()[series.value]
+            assert summary["estimated"] == len(missing[series])
+            (first, last) = summary["estimated_hours"][0]
+            assert datetime.fromisoformat(first) == missing[series][0]
+            assert datetime.fromisoformat(last) == missing[series][-1]
+            # No zero, no dip, and no hour carries the gap.
             assert all(row[1] > 0 for row in rows[series])
             sums = [row[2] for row in rows[series]]
             assert sums == sorted(sums)
