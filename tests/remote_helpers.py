@@ -378,14 +378,19 @@ def expected_rows(values: Values) -> list[Row]:
     return rows
 
 
-async def statistics_rows(hass: HomeAssistant, meter: str, series: Series) -> list[Row]:
+async def statistics_rows(
+    hass: HomeAssistant,
+    meter: str,
+    series: Series,
+    since: datetime = datetime(2000, 1, 1, tzinfo=UTC),
+) -> list[Row]:
     """Return the long-term statistics of one series, oldest first."""
     await async_wait_recording_done(hass)
     sid = statistic_id(meter, series)
     result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
         statistics_during_period,
         hass,
-        datetime(2000, 1, 1, tzinfo=UTC),
+        since,
         None,
         {sid},
         "hour",

@@ -501,7 +501,18 @@ async def test_every_refusal_code_raises_its_issue_until_it_recovers(
         assert runtime.remote_state is RemoteState.READOUT_SWITCHED_OFF
         assert issues(hass, entry.entry_id) == {"readout_switched_off"}
         assert runtime.remote is not None
-        assert not runtime.remote.backfilled
+        # The fetch completed: it says so, and what it imported.
+        assert runtime.remote.backfilled
+        assert runtime.remote.last_sync is not None
+        assert state_of(hass, LAST_SYNC) not in (None, "unknown")
+        diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+        imported = diagnostics["remote"]["imported"]
+        assert set(imported) == {series.value for series in SERIES}
+        assert imported["gas"]["first"] == local_midnight(FIRST_DAY).isoformat()
+        assert imported["gas"]["last"] == (
+            local_midnight(FIRST_DAY + timedelta(days=2)).isoformat()
+        )
+        assert imported["gas"]["readings"] >= 48
         # What came before stays.
         expected = registers(home)
         two_days = int(local_midnight(FIRST_DAY + timedelta(days=2)).timestamp())

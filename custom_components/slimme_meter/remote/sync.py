@@ -281,9 +281,9 @@ class RemoteSync:
         if stop is None and not (run.temporary and not changed):
             self._recovered()
         if stop is not None and stop.state is not None:
-            # The fetch completed: what came before the refusal is imported.
+            # The fetch completed: all the source had before the refusal is in.
             self.last_sync = dt_util.utcnow()
-            self.backfilled = self.backfilled or not batch.more
+            self.backfilled = True
             await self._save()
             self.last_error = f"{stop.code}: {stop.text or ''}".strip()
             _LOGGER.warning(
