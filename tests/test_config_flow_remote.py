@@ -28,12 +28,17 @@ from custom_components.slimme_meter.p1.reader import LinkState
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.p4 import DEFAULT_BASE_URL
 from custom_components.slimme_meter.remote.registry import PROVIDERS
-from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN, P4Simulator
+from simulators.p4 import (
+    DEFAULT_ELECTRICITY_EAN,
+    DEFAULT_GAS_EAN,
+    VARIANTS,
+    P4Simulator,
+)
 from simulators.telegram import render_telegram
 
 from .helpers import meter_entry, until
 from .p1_helpers import V5, V5_ID, closed_port
-from .remote_helpers import link_input
+from .remote_helpers import link_input, served_values
 from .server import TelegramServer
 from .test_config_flow import assert_form, assert_no_flows, network_input
 
@@ -773,3 +778,35 @@ async def test_unusable_list_lets_the_user_type_the_ean(
 )
 def test_ean_check_digit(ean: str, valid: bool) -> None:
     assert valid_ean(ean) is valid
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [{name} for name in VARIANTS] + [set(VARIANTS)],
+    ids=[*VARIANTS, "all"],
+)
+async def test_every_variant_links_and_imports(
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, variants: set[str]
+) -> None:
+    """Whatever accepted shape the service answers in: linked, and all imported."""
+    sim.variants = variants
+    result = await remote_form(hass, server, own_telegram(sim))
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, link_input(sim))
+    assert_form(result, "remote_points", None)
+    assert point_labels(result) == {
+        ELECTRICITY: f"electricity {ELECTRICITY} ({ADDRESS}) - {remote_meter(sim)}",
+        GAS: f"gas {GAS} ({ADDRESS}) - {remote_meter(sim, GAS)}",
+    }
+    result = await configure(hass, flow_id, {"eans": [ELECTRICITY, GAS]})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    await hass.async_block_till_done()
+    await until_remote(entry, RemoteState.ACTIVE)
+    history = entry.runtime_data.history
+    for series, values in served_values(sim).items():
+        held = {
+            hour: value for hour, (value, _) in history.series[series].values.items()
+        }
+        assert {hour: held[hour] for hour in values} == values
+    await unload(hass, entry)

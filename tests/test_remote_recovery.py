@@ -226,7 +226,10 @@ async def until_state(runtime: Any, state: RemoteState) -> None:
 
 
 async def test_a_failure_lasting_a_day_raises_a_repair(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    runs: SyncRuns,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with household() as home:
         # The service answers in a shape nobody can read, for days.
@@ -250,6 +253,9 @@ async def test_a_failure_lasting_a_day_raises_a_repair(
         issue = registry.async_get_issue(DOMAIN, issue_id)
         assert issue is not None
         assert issue.translation_key == "remote_failing"
+        told = [r for r in caplog.records if "more than a day" in r.getMessage()]
+        assert len(told) == 1
+        assert "live P1 data is not affected" in told[0].getMessage()
         assert issue.translation_placeholders == {
             "meter": "Smart meter",
             "remote_meter": "",

@@ -109,6 +109,7 @@ class RemoteSync:
         self.failing_since: datetime | None = None
         self.imported: dict[str, Any] = {}
         self._failure_kind: str | None = None
+        self._failing_reported = False
         self._failures = 0
         self._meter_matches = meter_matches
         self._on_change = on_change
@@ -238,10 +239,10 @@ class RemoteSync:
     def _recovered(self) -> None:
         """Count failures from zero again: a page came through."""
         if self.failing_since is not None or self.last_error is not None:
-            was_failing = self.failing
             self.failing_since = None
             self.last_error = None
-            if was_failing:
+            if self._failing_reported:
+                self._failing_reported = False
                 self._on_change()
         self._failure_kind = None
         self._failures = 0
@@ -320,11 +321,10 @@ class RemoteSync:
             self._failure_kind = kind
             self._failures = 0
         self._failures += 1
-        now = dt_util.utcnow()
-        was_failing = self.failing
         if self.failing_since is None:
-            self.failing_since = now
-        if self.failing and not was_failing:
+            self.failing_since = dt_util.utcnow()
+        if self.failing and not self._failing_reported:
+            self._failing_reported = True
             _LOGGER.warning(
                 "History import of %s has failed for more than a day: %s; live"
                 " P1 data is not affected",
