@@ -314,3 +314,25 @@ async def test_reconfiguring_twice_at_once_leaves_one_sync(
         assert runtime.remote is started[-1]
         running = [sync for sync in started if sync._task is not None]
         assert running == [started[-1]]
+
+
+async def test_retry_after_never_lengthens_later_waits(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    async with household() as home:
+        p4 = home.p4
+        p4.unavailable()
+        p4.rate_limit(count=8, retry_after=10)
+        p4.unavailable()
+        p4.unavailable(retry_after=5)
+        p4.rate_limit(retry_after=None)
+        entry = home.entry()
+        runtime = await start(hass, entry)
+        count = 1
+        await runs.wait(count)
+        while runtime.remote_state is not RemoteState.ACTIVE:
+            jump(freezer, after(runs.delays[-1]))
+            count += 1
+            await runs.wait(count)
+        # Eight waits as asked in between: the second 503 is only the second.
+        assert runs.delays[:-1] == [60.0] + [10.0] * 8 + [120.0, 5.0, 60.0]

@@ -316,11 +316,13 @@ class RemoteSync:
         if err.state in STOPPED_STATES:
             _LOGGER.warning("History import of %s stopped: %s", self.name, err)
             return None
-        kind = kind or err.state.value
-        if kind != self._failure_kind:
-            self._failure_kind = kind
-            self._failures = 0
-        self._failures += 1
+        if err.retry_after is None:
+            # A Retry-After is waited as asked and counts for nothing else.
+            kind = kind or err.state.value
+            if kind != self._failure_kind:
+                self._failure_kind = kind
+                self._failures = 0
+            self._failures += 1
         if self.failing_since is None:
             self.failing_since = dt_util.utcnow()
         if self.failing and not self._failing_reported:
@@ -332,17 +334,17 @@ class RemoteSync:
                 err,
             )
             self._on_change()
-        if err.retry_after is not None:
-            # Exactly as asked; it says nothing about how long the fault lasts.
-            delay = err.retry_after
-        else:
-            delay = retry_delay(self._failures)
+        delay = (
+            err.retry_after
+            if err.retry_after is not None
+            else retry_delay(self._failures)
+        )
         log = (
             _LOGGER.warning
             if err.state is RemoteState.UNEXPECTED_ANSWER
             else _LOGGER.debug
         )
-        if self._failures == 1 or log is _LOGGER.debug:
+        if self._failures <= 1 or log is _LOGGER.debug:
             log(
                 "History import of %s failed (%s); retrying in %.0f s",
                 self.name or "a meter",
