@@ -458,12 +458,9 @@ def _unwrap(document: Any, where: str) -> Any:
 def _address(item: dict[str, Any], where: str) -> str | None:
     """Return the address: one string, or its parts joined (A2)."""
     value = _field(item, MP_ADDRESS)
-    if isinstance(value, str) or value is None:
-        parts_of = item
-        if value is not None:
-            return value.strip() or None
-    else:
-        parts_of = _object(value, where)
+    if isinstance(value, str):
+        return value.strip() or None
+    parts_of = item if value is None else _object(value, where)
     parts = []
     for names in MP_ADDRESS_PARTS:
         part = _field(parts_of, names)
