@@ -64,6 +64,11 @@ All are plain methods or attributes; each affects what is served from then on.
 - ``swap_meter(day)``: the electricity meter is replaced at 00:00 of ``day``
   (new MeterId, registers restarting); the history is recomputed.
 - ``add_days(count=1)``: the next days' objects are received (time passes).
+- ``variants``: names of shapes to serve instead of the documented one,
+  any combination of ``VARIANTS`` (the provider's list of accepted shapes,
+  ``custom_components/slimme_meter/remote/p4.py``, A15), e.g.
+  ``{"camel_case", "wrapped", "product_type"}``; ``--variant`` on the
+  command line.
 - DST days: give a history that crosses the last Sunday of March or October
   (``first_day``, or a meter starting before it); :attr:`dst_days` lists them.
 """
@@ -220,6 +225,114 @@ def _linear(values: Sequence[int]) -> list[int]:
     return [first + (last - first) * i // steps for i in range(len(values))]
 
 
+VARIANTS = (
+    "camel_case",
+    "wrapped",
+    "extra_fields",
+    "ean_code",
+    "product_type",
+    "energy_type",
+    "product_code",
+    "address_parts",
+    "utc_times",
+    "plain_times",
+    "dotnet_dates",
+    "iso_cursor",
+)
+"""The shapes :func:`vary` serves, by name."""
+_MP_RENAMES: dict[str, dict[str, str]] = {
+    "ean_code": {MP_EAN: "EanCode", MP_METER_ID: "MeterNumber"},
+    "product_type": {MP_PRODUCT: "ProductType"},
+    "energy_type": {MP_PRODUCT: "EnergyType"},
+    "product_code": {MP_PRODUCT: "ProductCode"},
+}
+_PRODUCT_VALUES: dict[str, dict[str, str]] = {
+    "product_type": {PRODUCT_ELECTRICITY: "ELK", PRODUCT_GAS: "GAS"},
+    "energy_type": {PRODUCT_ELECTRICITY: "E", PRODUCT_GAS: "G"},
+}
+
+
+def _metering_point_variant(point: dict[str, Any], variants: set[str]) -> None:
+    # One way of naming the product: the first of those asked for.
+    product = next(
+        (n for n in ("product_type", "energy_type", "product_code") if n in variants),
+        None,
+    )
+    variants = variants - ({"product_type", "energy_type", "product_code"} - {product})
+    if product in _PRODUCT_VALUES:
+        point[MP_PRODUCT] = _PRODUCT_VALUES[product][point[MP_PRODUCT]]
+    if "address_parts" in variants and point.get(MP_ADDRESS):
+        street, place = point.pop(MP_ADDRESS).split(", ")
+        name, number = street.rsplit(" ", 1)
+        postal, city = place.rsplit(" ", 1)
+        point |= {
+            "Street": name,
+            "HouseNumber": int(number),
+            "HouseNumberAddition": None,
+            "ZipCode": postal,
+            "City": city,
+        }
+    for name, renames in _MP_RENAMES.items():
+        if name in variants:
+            for old, new in renames.items():
+                point[new] = point.pop(old)
+
+
+def _time_variant(value: str, variants: set[str]) -> str:
+    moment = datetime.fromisoformat(value)
+    if "utc_times" in variants:
+        utc = moment.astimezone(UTC)
+        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    if "plain_times" in variants:
+        return moment.isoformat(timespec="seconds")
+    return value
+
+
+def _page_variant(page: dict[str, Any], variants: set[str]) -> None:
+    if "iso_cursor" in variants:
+        stamp = datetime.strptime(page["TimeStamp"], CURSOR_FORMAT)
+        page["TimeStamp"] = f"{stamp:%Y-%m-%dT%H:%M:%S.%f}0Z"
+    for kind in ("DayObjects", "IntervalObjects", "RejectionObjects"):
+        for entry in page[kind]:
+            if "dotnet_dates" in variants:
+                entry["QueryDate"] += "T00:00:00.0000000"
+            for item in entry.get("Items", ()):
+                item["DateTimeOffset"] = _time_variant(item["DateTimeOffset"], variants)
+
+
+def _recase(document: Any, camel: bool, extra: bool) -> Any:
+    if isinstance(document, list):
+        return [_recase(item, camel, extra) for item in document]
+    if not isinstance(document, dict):
+        return document
+    result = {
+        (key[:1].lower() + key[1:] if camel else key): _recase(value, camel, extra)
+        for key, value in document.items()
+    }
+    if extra:
+        result["CreatedOn" if not camel else "createdOn"] = "2025-01-01T00:00:00Z"
+        result["Extra" if not camel else "extra"] = {"Unknown": [1, "two", None]}
+    return result
+
+
+def vary(document: Any, variants: set[str]) -> Any:
+    """Return a document in the shapes named (the module's ``variants``)."""
+    if not variants:
+        return document
+    if isinstance(document, list):
+        for point in document:
+            _metering_point_variant(point, variants)
+    elif MP_EAN in document:
+        _metering_point_variant(document, variants)
+    elif "TimeStamp" in document:
+        _page_variant(document, variants)
+    document = _recase(document, "camel_case" in variants, "extra_fields" in variants)
+    if "wrapped" in variants:
+        count = len(document) if isinstance(document, list) else 1
+        document = {"Status": "OK", "Count": count, "Payload": document}
+    return document
+
+
 class P4Simulator:
     """A household's P4 readings behind a simulated SDS API (see the module)."""
 
@@ -271,6 +384,8 @@ class P4Simulator:
         """Every request answered, oldest first."""
         self.feed: list[FeedEntry] = []
         """Every object of the bulk feed, in order of receipt."""
+        self.variants: set[str] = set()
+        """Shapes served instead of the documented one (see the module)."""
         self._faults: list[_Fault] = []
         self._blanks: dict[tuple[str, date], int] = {}
         self._standing: dict[tuple[str, str | None], str | None] = {}
@@ -657,6 +772,7 @@ class P4Simulator:
             return self._error(400, str(err))
         except _NotFoundError as err:
             return self._error(404, str(err))
+        document = vary(document, self.variants)
         if fault is not None and fault.kind == "mangle":
             assert fault.transform is not None
             document = fault.transform(document)
@@ -754,6 +870,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--page-size", type=int, default=50, help="objects per bulk page"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=VARIANTS,
+        default=[],
+        help="serve this shape instead of the documented one (repeatable)",
+    )
     return parser
 
 
@@ -766,6 +889,7 @@ async def _serve(args: argparse.Namespace) -> None:
         page_size=args.page_size,
         seed=args.seed,
     )
+    simulator.variants = set(args.variant)
     await simulator.start()
     first, last = simulator.days[0].day, simulator.days[-1].day
     print(

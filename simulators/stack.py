@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from .cli import run, until_stopped
-from .p4 import P4Simulator
+from .p4 import VARIANTS as P4_VARIANTS, P4Simulator
 from .p4_data import AMSTERDAM, default_meter, local_midnight
 from .profiles import get_profile
 from .source import TelegramSource, wall_clock
@@ -249,6 +249,13 @@ def _parser() -> argparse.ArgumentParser:
         "--key", default=DEFAULT_API_KEY, help="the P4 API key to accept"
     )
     parser.add_argument("--seed", type=int, default=0, help="household seed")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=P4_VARIANTS,
+        default=[],
+        help="serve this P4 answer shape instead of the documented one",
+    )
     return parser
 
 
@@ -262,6 +269,7 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.key,
         seed=args.seed,
     )
+    stack.p4.variants = set(args.variant)
     await stack.start()
     state = stack.state()
     print(

@@ -335,11 +335,39 @@ def served_values(p4: P4Simulator) -> dict[Series, Values]:
     return result
 
 
+def with_estimates(values: Values) -> Values:
+    """Return hourly registers with every missing hour estimated.
+
+    A gap between two known hours gets the registers of a steady
+    consumption over it, in whole thousandths rounded down (a register that
+    went down is held until the known reading).
+    """
+    filled = dict(values)
+    known = sorted(values)
+    for before, after in pairwise(known):
+        steps = (after - before) // 3600
+        first, last = values[before], values[after]
+        for step in range(1, steps):
+            filled[before + step * 3600] = (
+                first + (last - first) * step // steps if last >= first else first
+            )
+    return filled
+
+
+def largest_delta(rows: list[Row]) -> float:
+    """Return the largest hourly step of the sums."""
+    return max((b[2] - a[2] for a, b in pairwise(rows)), default=0.0)
+
+
 def expected_rows(values: Values) -> list[Row]:
-    """Return the statistics rows of hourly registers: sums from 0, rebased."""
+    """Return the statistics rows of hourly registers: sums from 0, rebased.
+
+    Hours missing between known ones are estimated, as the history does.
+    """
     rows: list[Row] = []
     total = 0
     previous: int | None = None
+    values = with_estimates(values)
     for hour_end in sorted(values):
         value = values[hour_end]
         if previous is not None and value > previous:
@@ -350,14 +378,19 @@ def expected_rows(values: Values) -> list[Row]:
     return rows
 
 
-async def statistics_rows(hass: HomeAssistant, meter: str, series: Series) -> list[Row]:
+async def statistics_rows(
+    hass: HomeAssistant,
+    meter: str,
+    series: Series,
+    since: datetime = datetime(2000, 1, 1, tzinfo=UTC),
+) -> list[Row]:
     """Return the long-term statistics of one series, oldest first."""
     await async_wait_recording_done(hass)
     sid = statistic_id(meter, series)
     result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
         statistics_during_period,
         hass,
-        datetime(2000, 1, 1, tzinfo=UTC),
+        since,
         None,
         {sid},
         "hour",

@@ -7,6 +7,7 @@ for the real ones; the recorder runs, so a linked entry starts its remote path.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 import json
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,23 @@ from homeassistant.helpers import config_validation as cv
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.slimme_meter.config_flow import valid_ean
 from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.p1.reader import LinkState
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.p4 import DEFAULT_BASE_URL
-from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN, P4Simulator
+from custom_components.slimme_meter.remote.registry import PROVIDERS
+from simulators.p4 import (
+    DEFAULT_ELECTRICITY_EAN,
+    DEFAULT_GAS_EAN,
+    VARIANTS,
+    P4Simulator,
+)
 from simulators.telegram import render_telegram
 
 from .helpers import meter_entry, until
 from .p1_helpers import V5, V5_ID, closed_port
-from .remote_helpers import link_input
+from .remote_helpers import link_input, served_values
 from .server import TelegramServer
 from .test_config_flow import assert_form, assert_no_flows, network_input
 
@@ -301,24 +309,6 @@ FAULTS: dict[
     "closed_port": (lambda sim: None, _closed, "remote_unreachable"),
     "unavailable": (lambda sim: sim.unavailable(1), _no_change, "remote_unreachable"),
     "rate_limited": (lambda sim: sim.rate_limit(1), _no_change, "remote_unreachable"),
-    "malformed": (lambda sim: sim.malformed(1), _no_change, "remote_unreachable"),
-    "not_found": (
-        lambda sim: None,
-        lambda sim: {"base_url": f"{sim.url}/elsewhere"},
-        "remote_unreachable",
-    ),
-    "no_points": (
-        lambda sim: sim.mangle(lambda points: []),
-        _no_change,
-        "no_metering_points",
-    ),
-    "only_other_products": (
-        lambda sim: sim.mangle(
-            lambda points: [{**point, "Product": "Heat"} for point in points]
-        ),
-        _no_change,
-        "no_metering_points",
-    ),
 }
 
 
@@ -420,7 +410,8 @@ async def test_base_url_in_a_collapsed_section(
         assert set(labels["data"]) == set(labels["data_description"]) == {"base_url"}
     hass.config_entries.flow.async_abort(result["flow_id"])
 
-    with patch(f"{FLOW}.DEFAULT_BASE_URL", sim.url):
+    own = replace(PROVIDERS["nl_p4"], default_base_url=sim.url)
+    with patch.dict(PROVIDERS, {"nl_p4": own}):
         result = await remote_form(hass, server, own_telegram(sim))
         flow_id = result["flow_id"]
         # The section left empty: the form's default address.
@@ -692,9 +683,6 @@ async def test_reauth_api_key_of_an_entry_not_loaded(
     sim.unavailable(1)
     result = await configure(hass, flow_id, {"api_key": "test-key"})
     assert_form(result, "reauth_remote", {"base": "remote_unreachable"})
-    sim.mangle(lambda points: [])
-    result = await configure(hass, flow_id, {"api_key": "test-key"})
-    assert_form(result, "reauth_remote", {"base": "no_metering_points"})
     sim.api_key = "other-key"
     result = await configure(hass, flow_id, {"api_key": "other-key"})
     assert result["type"] is FlowResultType.ABORT
@@ -725,3 +713,100 @@ async def test_reauth_after_remote_was_switched_off(
     assert entry.options == {"live_interval": 1}
     assert sim.requests == []
     assert_no_flows(hass)
+
+
+UNUSABLE_LISTS: dict[str, tuple[Callable[[P4Simulator], Any], str]] = {
+    "malformed": (lambda sim: sim.malformed(1), "unexpected_answer"),
+    "not_found": (
+        lambda sim: sim.mangle(lambda points: {"Id": 3}),
+        "unexpected_answer",
+    ),
+    "no_points": (lambda sim: sim.mangle(lambda points: []), "no_metering_points"),
+    "only_other_products": (
+        lambda sim: sim.mangle(
+            lambda points: [{**point, "Product": "Heat"} for point in points]
+        ),
+        "no_metering_points",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE_LISTS)
+async def test_unusable_list_lets_the_user_type_the_ean(
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, case: str
+) -> None:
+    """An empty or unreadable list: say so truly, and take the EAN by hand."""
+    fault, error = UNUSABLE_LISTS[case]
+    result = await remote_form(hass, server, own_telegram(sim))
+    flow_id = result["flow_id"]
+    fault(sim)
+    result = await configure(hass, flow_id, link_input(sim))
+    assert_form(result, "remote_manual", {"base": error})
+    if error == "unexpected_answer":
+        assert "/api/v5/meteringpoints/" in result["description_placeholders"]["reason"]
+        assert "test-key" not in result["description_placeholders"]["reason"]
+
+    result = await configure(
+        hass, flow_id, {"electricity_ean": "871687120000000011", "gas_ean": "12345"}
+    )
+    assert_form(result, "remote_manual", {"gas_ean": "invalid_ean"})
+    result = await configure(hass, flow_id, {"electricity_ean": "871687120000000018"})
+    assert_form(result, "remote_manual", {"electricity_ean": "invalid_ean"})
+    result = await configure(
+        hass,
+        flow_id,
+        {"electricity_ean": "8716 8712 0000 0000 11", "gas_ean": "871687120000000028"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"]["remote"]["eans"] == [
+        "871687120000000011",
+        "871687120000000028",
+    ]
+    await unload(hass, result["result"])
+    assert_no_flows(hass)
+
+
+@pytest.mark.parametrize(
+    ("ean", "valid"),
+    [
+        ("871687120000000011", True),
+        ("871687120000000028", True),
+        ("871687120000000018", False),
+        ("87168712000000001", False),
+        ("87168712000000001a", False),
+    ],
+)
+def test_ean_check_digit(ean: str, valid: bool) -> None:
+    assert valid_ean(ean) is valid
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [{name} for name in VARIANTS] + [set(VARIANTS)],
+    ids=[*VARIANTS, "all"],
+)
+async def test_every_variant_links_and_imports(
+    hass: HomeAssistant, server: TelegramServer, sim: P4Simulator, variants: set[str]
+) -> None:
+    """Whatever accepted shape the service answers in: linked, and all imported."""
+    sim.variants = variants
+    result = await remote_form(hass, server, own_telegram(sim))
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, link_input(sim))
+    assert_form(result, "remote_points", None)
+    assert point_labels(result) == {
+        ELECTRICITY: f"electricity {ELECTRICITY} ({ADDRESS}) - {remote_meter(sim)}",
+        GAS: f"gas {GAS} ({ADDRESS}) - {remote_meter(sim, GAS)}",
+    }
+    result = await configure(hass, flow_id, {"eans": [ELECTRICITY, GAS]})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    await hass.async_block_till_done()
+    await until_remote(entry, RemoteState.ACTIVE)
+    history = entry.runtime_data.history
+    for series, values in served_values(sim).items():
+        held = {
+            hour: value for hour, (value, _) in history.series[series].values.items()
+        }
+        assert {hour: held[hour] for hour in values} == values
+    await unload(hass, entry)

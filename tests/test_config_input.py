@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import suppress
+from dataclasses import replace
 import json
 import math
 from pathlib import Path
@@ -29,6 +30,7 @@ import pytest_socket
 import serialx
 
 from custom_components.slimme_meter.const import DOMAIN, MAX_UPDATE_INTERVAL
+from custom_components.slimme_meter.remote.registry import PROVIDERS
 from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN, P4Simulator
 
 from .helpers import meter_entry
@@ -828,7 +830,7 @@ BASE_URL_CASES: dict[str, tuple[str, Expected]] = {
     "host_300_chars": ("https://" + "h" * 300, INVALID_URL),
     "ipv6_open_bracket": ("http://[::1", INVALID_URL),
     "nothing_listens": ("http://127.0.0.1:{closed}", {"base": "remote_unreachable"}),
-    "path_not_found": ("http://127.0.0.1:{port}/v0", {"base": "remote_unreachable"}),
+    "path_not_found": ("http://127.0.0.1:{port}/v0", {"base": "unexpected_answer"}),
 }
 
 
@@ -896,7 +898,8 @@ async def test_remote_blank_base_url_is_the_default(
 ) -> None:
     flow_id = await remote_form(hass, bridge)
     manager = hass.config_entries.flow
-    with patch(f"{FLOW}.DEFAULT_BASE_URL", sim.url):
+    own = replace(PROVIDERS["nl_p4"], default_base_url=sim.url)
+    with patch.dict(PROVIDERS, {"nl_p4": own}):
         result = await manager.async_configure(flow_id, link_input(sim, base_url="   "))
     assert_form(result, "remote_points", None)
     manager.async_abort(flow_id)
@@ -981,8 +984,13 @@ async def test_remote_points_config_flow(
 # --------------------------------------------------------------------------
 # The consent service's answers (options flow: no meter to detect first)
 
+# An answer that came with 200 but gives no usable list: the connection is
+# typed by hand, and the step says why.
+MANUAL_UNEXPECTED = "manual:unexpected_answer"
+MANUAL_NONE = "manual:no_metering_points"
+
 SERVICE_CASES: dict[str, tuple[Callable[[P4Simulator], Any], str]] = {
-    "http_404": (lambda sim: sim.refuse(1, 404), "remote_unreachable"),
+    "http_404": (lambda sim: sim.refuse(1, 404), "unexpected_answer"),
     "http_500": (lambda sim: sim.unavailable(1, 500), "remote_unreachable"),
     "http_502": (lambda sim: sim.unavailable(1, 502), "remote_unreachable"),
     "http_429_date": (
@@ -993,27 +1001,27 @@ SERVICE_CASES: dict[str, tuple[Callable[[P4Simulator], Any], str]] = {
         lambda sim: sim.rate_limit(1, retry_after="soon"),
         "remote_unreachable",
     ),
-    "oversized_declared": (lambda sim: sim.oversized(1), "remote_unreachable"),
+    "oversized_declared": (lambda sim: sim.oversized(1), MANUAL_UNEXPECTED),
     "oversized_streamed": (
         lambda sim: sim.oversized(1, declare_length=False),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "object_not_list": (
         lambda sim: sim.mangle(lambda points: {"MeteringPoints": points}),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
-    "null": (lambda sim: sim.mangle(lambda points: None), "remote_unreachable"),
-    "string": (lambda sim: sim.mangle(lambda points: "none"), "remote_unreachable"),
-    "number": (lambda sim: sim.mangle(lambda points: 2), "remote_unreachable"),
+    "null": (lambda sim: sim.mangle(lambda points: None), MANUAL_UNEXPECTED),
+    "string": (lambda sim: sim.mangle(lambda points: "none"), MANUAL_UNEXPECTED),
+    "number": (lambda sim: sim.mangle(lambda points: 2), MANUAL_UNEXPECTED),
     "items_not_objects": (
         lambda sim: sim.mangle(lambda points: [point["Ean"] for point in points]),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "missing_ean": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "Ean": None} for point in points]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "missing_product": (
         lambda sim: sim.mangle(
@@ -1021,48 +1029,48 @@ SERVICE_CASES: dict[str, tuple[Callable[[P4Simulator], Any], str]] = {
                 {k: v for k, v in point.items() if k != "Product"} for point in points
             ]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "ean_number": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "Ean": int(point["Ean"])} for point in points]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "ean_short": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "Ean": "8716"} for point in points]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "meter_id_number": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "MeterId": 42} for point in points]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "address_list": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "Address": ["Straat 1"]} for point in points]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "product_bool": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "Product": True} for point in points]
         ),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
     "empty_objects": (
         lambda sim: sim.mangle(lambda points: [{}, {}]),
-        "remote_unreachable",
+        MANUAL_UNEXPECTED,
     ),
-    "empty_list": (lambda sim: sim.mangle(lambda points: []), "no_metering_points"),
+    "empty_list": (lambda sim: sim.mangle(lambda points: []), MANUAL_NONE),
     "blank_products": (
         lambda sim: sim.mangle(
             lambda points: [{**point, "Product": " "} for point in points]
         ),
-        "no_metering_points",
+        MANUAL_NONE,
     ),
 }
 
@@ -1093,15 +1101,30 @@ async def test_service_answers(
     flow_id = await options_remote_form(hass, entry)
     manager = hass.config_entries.options
     fault(sim)
-    await attempt(
-        manager, flow_id, "remote", link_input(sim), {"base": error}, section="options"
-    )
+    await refused(manager, flow_id, link_input(sim), error)
     assert len(sim.requests) == 1
-    await links_to_points(manager, flow_id, sim)
+    if not error.startswith("manual:"):
+        await links_to_points(manager, flow_id, sim)
     manager.async_abort(flow_id)
 
 
-RAW_ANSWERS: dict[str, bytes] = {
+async def refused(
+    manager: FlowManager[Any, Any, Any],
+    flow_id: str,
+    user_input: dict[str, Any],
+    error: str,
+) -> None:
+    """Submit the remote step: refused on it, or on to typing the connection."""
+    if error.startswith("manual:"):
+        result = await manager.async_configure(flow_id, user_input)
+        assert_form(result, "remote_manual", {"base": error[7:]}, "options")
+        return
+    await attempt(
+        manager, flow_id, "remote", user_input, {"base": error}, section="options"
+    )
+
+
+RAW_ANSWERS: dict[str, bytes] = {  # with what each one is told
     "empty_body": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
     "html": (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 25\r\n\r\n"
@@ -1143,16 +1166,22 @@ async def test_service_raw_answers(
     flow_id = await options_remote_form(hass, entry)
     manager = hass.config_entries.options
     user_input = link_input(sim, base_url=raw_service.url)
-    await attempt(
-        manager,
-        flow_id,
-        "remote",
-        user_input,
-        {"base": "remote_unreachable"},
-        section="options",
-    )
-    await links_to_points(manager, flow_id, sim)
+    error = RAW_ERRORS.get(case, "remote_unreachable")
+    await refused(manager, flow_id, user_input, error)
+    if not error.startswith("manual:"):
+        await links_to_points(manager, flow_id, sim)
     manager.async_abort(flow_id)
+
+
+RAW_ERRORS = {
+    "empty_body": MANUAL_UNEXPECTED,
+    "html": MANUAL_UNEXPECTED,
+    "deep_nesting": MANUAL_UNEXPECTED,
+    "huge_integer": MANUAL_UNEXPECTED,
+    "nan_literal": MANUAL_UNEXPECTED,
+    "not_utf8": MANUAL_UNEXPECTED,
+    "status_418": "unexpected_answer",
+}
 
 
 async def test_service_unexpected_error(
@@ -1164,7 +1193,10 @@ async def test_service_unexpected_error(
     """A failure nobody foresaw is told as such, and logged."""
     flow_id = await options_remote_form(hass, entry)
     manager = hass.config_entries.options
-    with patch(f"{FLOW}.P4Provider.metering_points", side_effect=TypeError("resolver")):
+    with patch(
+        "custom_components.slimme_meter.remote.p4.P4Provider.metering_points",
+        side_effect=TypeError("resolver"),
+    ):
         await attempt(
             manager,
             flow_id,
@@ -1331,17 +1363,38 @@ REAUTH_API_CASES: dict[str, tuple[Any, Callable[[P4Simulator], Any], Expected]] 
         lambda sim: sim.rate_limit(1),
         {"base": "remote_unreachable"},
     ),
-    "malformed": (
+    "not_found": (
         "test-key",
-        lambda sim: sim.malformed(1),
-        {"base": "remote_unreachable"},
-    ),
-    "wrong_shape": (
-        "test-key",
-        lambda sim: sim.mangle(lambda points: {"points": points}),
-        {"base": "remote_unreachable"},
+        lambda sim: sim.refuse(1, 404),
+        {"base": "unexpected_answer"},
     ),
 }
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [lambda sim: sim.malformed(1), lambda sim: sim.mangle(lambda p: {"points": p})],
+    ids=["malformed", "wrong_shape"],
+)
+async def test_reauth_key_accepted_when_only_the_list_is_unreadable(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: P4Simulator,
+    fault: Callable[[P4Simulator], Any],
+) -> None:
+    """The service took the key (no 401): the connections stay as they were."""
+    linked = {"api_key": "old-key", "base_url": sim.url, "eans": [ELECTRICITY]}
+    hass.config_entries.async_update_entry(entry, options={"remote": linked})
+    entry.async_start_reauth(hass, data={**entry.data, "reauth": "api_key"})
+    await hass.async_block_till_done()
+    (flow,) = hass.config_entries.flow.async_progress()
+    fault(sim)
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {"api_key": "test-key"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.options["remote"] == {**linked, "api_key": "test-key"}
 
 
 @pytest.mark.parametrize("case", REAUTH_API_CASES)

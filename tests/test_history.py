@@ -122,8 +122,19 @@ async def test_gap_filled_later_rewrites_later_sums(
 ) -> None:
     history.merge_remote(IMPORT, [(T0 + H, 1_000), (T0 + 4 * H, 4_000)])
     await history.async_write()
-    assert [row[2] for row in await _rows(hass)] == [0.0, 3.0]
-    # The hours in between arrive late; the gap's consumption spreads out.
+    # The two hours nobody has are estimated: the gap spread evenly.
+    assert await _rows(hass) == [
+        (T0, 1.0, 0.0),
+        (T0 + H, 2.0, 1.0),
+        (T0 + 2 * H, 3.0, 2.0),
+        (T0 + 3 * H, 4.0, 3.0),
+    ]
+    summary = history.summary()[IMPORT.value]
+    assert summary["estimated"] == 2
+    assert summary["estimated_hours"] == [
+        [(T0 + 2 * H).isoformat(), (T0 + 3 * H).isoformat()]
+    ]
+    # The real hours arrive late and replace the estimates.
     history.merge_remote(IMPORT, [(T0 + 2 * H, 1_500), (T0 + 3 * H, 3_500)])
     await history.async_write()
     assert await _rows(hass) == [
@@ -136,6 +147,7 @@ async def test_gap_filled_later_rewrites_later_sums(
     history.merge_remote(IMPORT, [(T0 + 2 * H, 1_700)])
     await history.async_write()
     assert [row[2] for row in await _rows(hass)] == [0.0, 0.7, 2.5, 3.0]
+    assert history.summary()[IMPORT.value]["estimated"] == 0
 
 
 async def test_resync_is_idempotent(

@@ -30,7 +30,12 @@ from custom_components.slimme_meter.remote.p4 import (
     parse_retry_after,
 )
 from simulators.meter import SimulatedMeter
-from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN, P4Simulator
+from simulators.p4 import (
+    DEFAULT_ELECTRICITY_EAN,
+    DEFAULT_GAS_EAN,
+    VARIANTS as SIMULATED_VARIANTS,
+    P4Simulator,
+)
 from simulators.p4_data import default_meter, local_midnight
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -156,7 +161,7 @@ async def test_metering_points_products_and_optional_fields(
         lambda points: [points[0] | {"Ean": 871687120000000018}],
         lambda points: [{k: v for k, v in points[0].items() if k != "Product"}],
         lambda points: [points[0] | {"MeterId": 12345678}],
-        lambda points: [points[0] | {"Address": {"Street": "x"}}],
+        lambda points: [points[0] | {"Address": 5}],
     ],
     ids=[
         "wrapped",
@@ -165,7 +170,7 @@ async def test_metering_points_products_and_optional_fields(
         "numeric-ean",
         "no-product",
         "meter-int",
-        "address-object",
+        "address-number",
     ],
 )
 async def test_metering_points_invalid(
@@ -758,3 +763,152 @@ def test_rejection_state_table() -> None:
         "040",
         "041",
     }
+
+
+# ------------------------------------------------------------------- variants
+
+
+def test_every_accepted_shape_is_served_by_the_simulator() -> None:
+    assert set(SIMULATED_VARIANTS) == set(p4.VARIANTS)
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [{name} for name in SIMULATED_VARIANTS]
+    + [set(SIMULATED_VARIANTS) - {"plain_times"}],
+    ids=[*SIMULATED_VARIANTS, "all"],
+)
+async def test_every_variant_reads_the_same(
+    session: aiohttp.ClientSession, variants: set[str]
+) -> None:
+    """Each accepted shape gives exactly what the documented shape gives."""
+    first_day = date(2025, 10, 25)  # with the autumn clock change
+    meter = default_meter(first_day - timedelta(days=1), seed=5)
+    sim = P4Simulator(meter, first_day=first_day, history_days=3, page_size=5)
+    await sim.start()
+    try:
+        provider = P4Provider(session, "test-key", sim.url)
+        documented_points = await provider.metering_points()
+        documented = await _backfill(provider)
+        sim.variants = variants
+        points = await provider.metering_points()
+        varied = await _backfill(provider)
+    finally:
+        await sim.stop()
+    assert points == documented_points
+    assert _merged(varied) == _merged(documented)
+    assert _merged(varied, daily=True) == _merged(documented, daily=True)
+    assert [b.cursor for b in varied] == [b.cursor for b in documented]
+    assert [b.rejections for b in varied] == [b.rejections for b in documented]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "2025-10-26T02:45:00.0000000+01:00",
+            datetime(2025, 10, 26, 1, 45, tzinfo=UTC),
+        ),
+        ("2025-10-26T02:45:00+02:00", datetime(2025, 10, 26, 0, 45, tzinfo=UTC)),
+        ("2025-10-26T01:45:00Z", datetime(2025, 10, 26, 1, 45, tzinfo=UTC)),
+        ("2025-10-26T01:45:00.5Z", datetime(2025, 10, 26, 1, 45, 0, 500000, UTC)),
+        ("2025-10-26T01:45:00.123+0000", datetime(2025, 10, 26, 1, 45, 0, 123000, UTC)),
+        ("2025-10-26 01:45:00.1234567z", datetime(2025, 10, 26, 1, 45, 0, 123456, UTC)),
+    ],
+)
+def test_times_with_0_to_7_fraction_digits(text: str, expected: datetime) -> None:
+    assert p4.parse_moment(text, "here") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-10-26T01:45:00",
+        "2025-10-26T01:45:00.12345678Z",
+        "noon",
+        "2025-13-01T00:00:00Z",
+    ],
+)
+def test_times_refused(text: str) -> None:
+    with pytest.raises(InvalidResponseError, match="here"):
+        p4.parse_moment(text, "here")
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-10-26", "20251026", "2025-10-26T00:00:00.0000000", " 2025-10-26 "]
+)
+def test_dates(text: str) -> None:
+    assert p4.parse_day(text, "here") == date(2025, 10, 26)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "cursor"),
+    [
+        ("20251026-060000-123456", "20251026-060000-123456"),
+        ("2025-10-26T06:00:00.1234567Z", "20251026-060000-123456"),
+        ("2025-10-26T06:00:00", "20251026-060000-000000"),
+        ("2025-10-26T07:00:00.5+01:00", "20251026-070000-500000"),
+    ],
+)
+async def test_cursor_forms(
+    provider: P4Provider, sim: P4Simulator, stamp: str, cursor: str
+) -> None:
+    sim.mangle(lambda page: page | {"TimeStamp": stamp})
+    batch = await provider.readings(EANS, None)
+    assert batch.cursor == cursor
+
+
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        (
+            {"EANID": "871687120000000018", "PRODUCTCODE": "elk"},
+            ("electricity", None, None),
+        ),
+        (
+            {
+                "eanCode": "871687120000000018",
+                "meterNumber": "E123456789",
+                "energyType": "G",
+                "address": {"street": "Dorpsstraat", "number": "3", "zip": "1234AB"},
+            },
+            ("gas", "E123456789", "Dorpsstraat 3, 1234AB"),
+        ),
+        (
+            {
+                "Ean": "871687120000000018",
+                "ProductType": "Elektriciteit",
+                "Street": "Laan",
+                "HouseNumber": 12,
+                "HouseNumberAddition": "bis",
+                "City": "Stad",
+                "Unknown": {"x": 1},
+            },
+            ("electricity", None, "Laan 12 bis, Stad"),
+        ),
+    ],
+    ids=["upper", "camel-address-object", "address-on-the-point"],
+)
+async def test_metering_point_synonyms(
+    provider: P4Provider,
+    sim: P4Simulator,
+    point: dict[str, Any],
+    expected: tuple[str, str | None, str | None],
+) -> None:
+    sim.mangle(lambda points: {"status": "OK", "count": 1, "result": [point]})
+    (found,) = await provider.metering_points()
+    assert (found.product, found.meter_id, found.address) == expected
+    assert found.ean == "871687120000000018"
+
+
+async def test_an_answer_not_understood_names_endpoint_and_field(
+    provider: P4Provider, sim: P4Simulator
+) -> None:
+    sim.mangle(lambda points: [{"Id": 1, "Product": "E"}])
+    with pytest.raises(InvalidResponseError) as caught:
+        await provider.metering_points()
+    message = str(caught.value)
+    assert "/api/v5/meteringpoints/" in message
+    assert "Ean missing" in message
+    assert "test-key" not in message
+    assert caught.value.state is RemoteState.UNEXPECTED_ANSWER

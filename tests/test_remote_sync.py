@@ -154,6 +154,7 @@ async def test_backfill_on_first_link(
             "cursor": home.p4.feed[11].stamp,
             "backfilled": True,
             "last_sync": remote.last_sync.isoformat(),
+            "failing_since": None,
         }
         assert issues(hass, entry.entry_id) == set()
 
@@ -197,7 +198,7 @@ async def test_backfill_resumes_from_the_stored_cursor(
         await runs.wait(1)
         assert runtime.remote_state is RemoteState.TEMPORARILY_UNAVAILABLE
         assert state_of(hass, REMOTE_PATH) == "temporarily_unavailable"
-        assert runs.delays == [300.0]
+        assert runs.delays == [60.0]  # a failed page is tried again soon
         key = f"slimme_meter.remote.{entry.entry_id}"
         assert hass_storage[key]["data"]["cursor"] == home.p4.feed[7].stamp
         assert hass_storage[key]["data"]["backfilled"] is False
@@ -331,7 +332,8 @@ async def test_readings_without_values_are_skipped(
     async with household() as home:
         blank_day = FIRST_DAY + timedelta(days=1)
         home.p4.blank(blank_day)  # four items in the middle of the day
-        await start(hass, home.entry())
+        runtime = await start(hass, home.entry())
+        assert runtime.history is not None
         await runs.wait(1)
         noon = datetime(2025, 1, 7, 12, tzinfo=AMS)
         missing = {
@@ -345,10 +347,16 @@ async def test_readings_without_values_are_skipped(
             gone = {int(moment.timestamp()) for moment in missing[series]}
             kept = {h: v for h, v in expected[series].items() if h not in gone}
             assert rows[series] == expected_rows(kept)
+            # The missing hours are there, estimated; diagnostics list them.
             starts = [row[0] for row in rows[series]]
             for moment in missing[series]:
-                assert moment - HOUR not in starts
-            # No zero, no dip: the hour after the gap carries the gap.
+                assert moment - HOUR in starts
+            summary = runtime.history.summary()[series.value]
+            assert summary["estimated"] == len(missing[series])
+            (first, last) = summary["estimated_hours"][0]
+            assert datetime.fromisoformat(first) == missing[series][0]
+            assert datetime.fromisoformat(last) == missing[series][-1]
+            # No zero, no dip, and no hour carries the gap.
             assert all(row[1] > 0 for row in rows[series])
             sums = [row[2] for row in rows[series]]
             assert sums == sorted(sums)
@@ -493,7 +501,18 @@ async def test_every_refusal_code_raises_its_issue_until_it_recovers(
         assert runtime.remote_state is RemoteState.READOUT_SWITCHED_OFF
         assert issues(hass, entry.entry_id) == {"readout_switched_off"}
         assert runtime.remote is not None
-        assert not runtime.remote.backfilled
+        # The fetch completed: it says so, and what it imported.
+        assert runtime.remote.backfilled
+        assert runtime.remote.last_sync is not None
+        assert state_of(hass, LAST_SYNC) not in (None, "unknown")
+        diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+        imported = diagnostics["remote"]["imported"]
+        assert set(imported) == {series.value for series in SERIES}
+        assert imported["gas"]["first"] == local_midnight(FIRST_DAY).isoformat()
+        assert imported["gas"]["last"] == (
+            local_midnight(FIRST_DAY + timedelta(days=2)).isoformat()
+        )
+        assert imported["gas"]["readings"] >= 48
         # What came before stays.
         expected = registers(home)
         two_days = int(local_midnight(FIRST_DAY + timedelta(days=2)).timestamp())
@@ -552,12 +571,12 @@ async def test_temporary_refusals_retry_and_recover(
             assert runtime.remote_state is RemoteState.TEMPORARILY_UNAVAILABLE, code
             assert state_of(hass, REMOTE_PATH) == "temporarily_unavailable"
             assert issues(hass, entry.entry_id) == set()
-            assert runs.delays[-1] == 300.0
+            assert runs.delays[-1] == 60.0
 
             if code == "009":
                 home.p4.add_days(1)  # the grid operator delivers after all
             requests = len(home.p4.requests)
-            jump(freezer, at(290))
+            jump(freezer, at(50))
             await no_request_for_a_moment(home, requests)
             jump(freezer, at(20))
             count += 1
@@ -572,7 +591,7 @@ async def test_temporary_refusals_retry_and_recover(
         assert rows[Series.GAS][-1][0] + HOUR == datetime(2025, 1, 9, 23, tzinfo=UTC)
 
 
-async def test_service_unavailable_backs_off_exponentially(
+async def test_service_unavailable_retries_soon_then_backs_off(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
 ) -> None:
     async with household() as home:
@@ -587,24 +606,25 @@ async def test_service_unavailable_backs_off_exponentially(
                 assert state_of(hass, REMOTE_PATH) == "temporarily_unavailable"
                 jump(freezer, at(runs.delays[-1]) + timedelta(seconds=1))
         assert runtime.remote_state is RemoteState.ACTIVE
+        # Within 15 minutes five times, then longer, up to six hours.
         assert runs.delays[1:-1] == [
-            300.0,
-            600.0,
-            1200.0,
-            2400.0,
-            4800.0,
-            9600.0,
-            19200.0,
-            21600.0,
-            21600.0,
+            60.0,
+            120.0,
+            240.0,
+            480.0,
+            900.0,
+            1800.0,
+            3600.0,
+            7200.0,
+            14400.0,
         ]
         assert issues(hass, entry.entry_id) == set()
 
-        # After a success the next failure waits 5 minutes again.
+        # After a success the next failure waits a minute again.
         home.p4.unavailable()
         await sync_now(hass, entry.entry_id)
         await runs.wait(12)
-        assert runs.delays[-1] == 300.0
+        assert runs.delays[-1] == 60.0
 
 
 async def test_refused_key_starts_reauth(
@@ -680,10 +700,10 @@ async def test_awaiting_rate_limited_and_unreachable_recover(
         assert runtime.remote is not None
         assert runtime.remote.last_error is not None
         assert "cannot reach" in runtime.remote.last_error
-        assert runs.delays[-1] == 300.0
+        assert runs.delays[-1] == 60.0
         await home.p4.start()  # on the same port
         home.p4.add_days(1)
-        jump(freezer, at(301))
+        jump(freezer, at(61))
         await runs.wait(7)
         assert runtime.remote_state is RemoteState.ACTIVE
         assert runtime.remote.last_error is None
@@ -713,13 +733,16 @@ async def test_invalid_answers_import_nothing(
         assert runtime.history is not None
         for count in (1, 2, 3):
             await runs.wait(count)
-            assert runtime.remote_state is RemoteState.TEMPORARILY_UNAVAILABLE
+            assert runtime.remote_state is RemoteState.UNEXPECTED_ANSWER
+            assert state_of(hass, REMOTE_PATH) == "unexpected_answer"
             assert all(not s.hours for s in runtime.history.series.values())
             assert await all_rows(hass, home.equipment_id) == {
                 series: [] for series in SERIES
             }
             jump(freezer, at(runs.delays[-1]) + timedelta(seconds=1))
-        assert runs.delays[:3] == [300.0, 600.0, 1200.0]
+        assert runs.delays[:3] == [60.0, 120.0, 240.0]
+        assert runtime.remote is not None
+        assert runtime.remote.last_error is not None
         await runs.wait(4)
         assert runtime.remote_state is RemoteState.ACTIVE
         expected = registers(home)
@@ -838,7 +861,7 @@ async def test_sync_asked_for_during_a_run_is_not_lost(
         home.p4.delay = 0
         await sync_now(hass, entry.entry_id)
         await runs.wait(2)
-        assert runs.delays[1] == 300.0
+        assert runs.delays[1] == 60.0
         # The second call is served right away, not at the retry.
         await runs.wait(3, timeout=2)
         assert runtime.remote_state is RemoteState.ACTIVE

@@ -217,10 +217,10 @@ async def test_check_again_resumes(
     assert remote.state not in STOPPED_STATES
     assert issue(hass, kind, entry.entry_id) is None
 
+    await until(lambda: remote.readings_imported > imported)
     await until_state(entry, RemoteState.ACTIVE)
     await hass.async_block_till_done()
     assert entry.runtime_data.remote is remote  # the same path, woken up
-    assert remote.readings_imported > imported
     assert our_issues(hass) == []
     assert entry.options["remote"] == linked(sim)
     await unload(hass, entry)
@@ -288,8 +288,8 @@ async def test_consent_ended_new_key(
     # The remote path starts over with the new key.
     remote = entry.runtime_data.remote
     assert remote is not first
+    await until(lambda: sim.requests[-1].api_key == "new-consent")
     await until_state(entry, RemoteState.ACTIVE)
-    assert sim.requests[-1].api_key == "new-consent"
     assert our_issues(hass) == []
     assert server.connections == 1
     await unload(hass, entry)

@@ -73,10 +73,23 @@ from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
 from .p1.specs import SPECS
-from .remote.api import AuthError, MeteringPoint, RemoteError
-from .remote.p4 import DEFAULT_BASE_URL, P4Provider, meter_matches
+from .remote.api import (
+    AuthError,
+    InvalidResponseError,
+    MeteringPoint,
+    RemoteError,
+    UnexpectedStatusError,
+)
+from .remote.registry import (
+    DEFAULT_PROVIDER,
+    PROVIDERS,
+    create_provider,
+    provider_type,
+)
 
-PROVIDERS = ["nl_p4"]
+CONF_ELECTRICITY_EAN = "electricity_ean"
+CONF_GAS_EAN = "gas_ean"
+EAN_PATTERN = re.compile(r"\d{18}")
 SECTION_ADVANCED = "advanced"
 
 KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -114,36 +127,49 @@ class RemoteSteps:
     _remote: dict[str, Any]
     _points: list[MeteringPoint]
     _mismatch: str
+    _unreadable: str | None = None
 
     def _local_meter_id(self) -> str | None:
         raise NotImplementedError
 
     def _linked_base_url(self) -> str:
         """Return the address a new link starts from: the service's own."""
-        return DEFAULT_BASE_URL
+        return provider_type(DEFAULT_PROVIDER).default_base_url
 
     async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
         raise NotImplementedError
 
     async def _async_points(
-        self, api_key: str, base_url: str, errors: dict[str, str]
+        self, provider: str, api_key: str, base_url: str, errors: dict[str, str]
     ) -> list[MeteringPoint] | None:
-        """Fetch the key's metering points; fill errors when that fails."""
-        provider = P4Provider(async_get_clientsession(self.hass), api_key, base_url)
+        """Fetch the key's metering points; fill errors when that fails.
+
+        An empty list means the key was accepted but its list gave nothing
+        usable (none, or an answer not understood): the user types the EAN.
+        """
+        self._unreadable = None
+        client = create_provider(
+            async_get_clientsession(self.hass), provider, api_key, base_url
+        )
         try:
-            points = await provider.metering_points()
+            return await client.metering_points()
         except AuthError:
             errors["base"] = "invalid_api_key"
+        except UnexpectedStatusError as err:
+            # Most likely a wrong address: the user corrects it on the form.
+            LOGGER.warning("The consent service's list of connections: %s", err)
+            self._unreadable = str(err)
+            errors["base"] = "unexpected_answer"
+        except InvalidResponseError as err:
+            LOGGER.warning("The consent service's list of connections: %s", err)
+            self._unreadable = str(err)
+            return []
         except RemoteError as err:
             LOGGER.debug("Consent service did not answer: %s", err)
             errors["base"] = "remote_unreachable"
         except Exception:
             LOGGER.exception("Unexpected error while asking for the connections")
             errors["base"] = "unknown"
-        else:
-            if points:
-                return points
-            errors["base"] = "no_metering_points"
         return None
 
     async def async_step_remote(
@@ -156,21 +182,28 @@ class RemoteSteps:
             base_url = _base_url(
                 user_input.get(SECTION_ADVANCED, {}).get(CONF_BASE_URL), errors
             )
+            provider = user_input.get(CONF_PROVIDER, DEFAULT_PROVIDER)
             points = (
-                None if errors else await self._async_points(api_key, base_url, errors)
+                None
+                if errors
+                else await self._async_points(provider, api_key, base_url, errors)
             )
             if points is not None:
                 self._points = points
                 self._remote = {
-                    CONF_PROVIDER: user_input.get(CONF_PROVIDER, PROVIDERS[0]),
+                    CONF_PROVIDER: provider,
                     CONF_API_KEY: api_key,
                     CONF_BASE_URL: base_url,
                 }
+                if not points:
+                    return await self.async_step_remote_manual()
                 return await self.async_step_remote_points()
         schema = vol.Schema(
             {
-                vol.Required(CONF_PROVIDER, default=PROVIDERS[0]): SelectSelector(
-                    SelectSelectorConfig(options=PROVIDERS, translation_key="provider")
+                vol.Required(CONF_PROVIDER, default=DEFAULT_PROVIDER): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(PROVIDERS), translation_key="provider"
+                    )
                 ),
                 vol.Required(CONF_API_KEY): TextSelector(),
                 # Folded away (only for a service that asks for another
@@ -192,6 +225,7 @@ class RemoteSteps:
             data_schema=self.add_suggested_values_to_schema(  # type: ignore[attr-defined]
                 schema, user_input
             ),
+            description_placeholders={"reason": self._unreadable or "-"},
             errors=errors,
         )
 
@@ -212,7 +246,9 @@ class RemoteSteps:
                     and point.product == "electricity"
                     and point.meter_id
                     and local
-                    and not meter_matches(point.meter_id, local)
+                    and not provider_type(self._remote[CONF_PROVIDER]).meter_matches(
+                        point.meter_id, local
+                    )
                 ):
                     self._mismatch = point.meter_id
                     return await self.async_step_remote_mismatch()
@@ -246,6 +282,42 @@ class RemoteSteps:
         )
         return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
             step_id="remote_points", data_schema=schema, errors=errors or None
+        )
+
+    async def async_step_remote_manual(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Type the EANs when the key's list is empty or cannot be read."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            eans = []
+            for key in (CONF_ELECTRICITY_EAN, CONF_GAS_EAN):
+                ean = "".join((user_input.get(key) or "").split())
+                if not ean:
+                    continue
+                if not valid_ean(ean):
+                    errors[key] = "invalid_ean"
+                eans.append(ean)
+            if not errors:
+                self._remote[CONF_EANS] = list(dict.fromkeys(eans))
+                return await self._async_finish_remote(self._remote)
+        else:
+            errors["base"] = (
+                "unexpected_answer" if self._unreadable else "no_metering_points"
+            )
+        return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
+            step_id="remote_manual",
+            data_schema=self.add_suggested_values_to_schema(  # type: ignore[attr-defined]
+                vol.Schema(
+                    {
+                        vol.Required(CONF_ELECTRICITY_EAN): TextSelector(),
+                        vol.Optional(CONF_GAS_EAN): TextSelector(),
+                    }
+                ),
+                user_input,
+            ),
+            description_placeholders={"reason": self._unreadable or "-"},
+            errors=errors,
         )
 
     async def async_step_remote_mismatch(
@@ -527,10 +599,12 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             api_key = _api_key(user_input[CONF_API_KEY], errors)
-            base_url = remote.get(CONF_BASE_URL) or DEFAULT_BASE_URL
+            kind = provider_type(remote.get(CONF_PROVIDER))
+            base_url = remote.get(CONF_BASE_URL) or kind.default_base_url
             if (
                 not errors
-                and await self._async_points(api_key, base_url, errors) is not None
+                and await self._async_points(kind.name, api_key, base_url, errors)
+                is not None
             ):
                 remote[CONF_API_KEY] = api_key
                 self.hass.config_entries.async_update_entry(
@@ -540,7 +614,10 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_remote",
             data_schema=vol.Schema({vol.Required(CONF_API_KEY): TextSelector()}),
-            description_placeholders={"meter": entry.title},
+            description_placeholders={
+                "meter": entry.title,
+                "reason": self._unreadable or "-",
+            },
             errors=errors,
         )
 
@@ -734,7 +811,8 @@ class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
     def _linked_base_url(self) -> str:
         """Return the address in use: linking again keeps it unless changed."""
         remote = self.config_entry.options.get(CONF_REMOTE, {})
-        return str(remote.get(CONF_BASE_URL) or DEFAULT_BASE_URL)
+        kind = provider_type(remote.get(CONF_PROVIDER))
+        return str(remote.get(CONF_BASE_URL) or kind.default_base_url)
 
     async def async_step_remote_manage(
         self, user_input: dict[str, Any] | None = None
@@ -765,6 +843,18 @@ class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
         return self.async_create_entry(
             data={**self.config_entry.options, CONF_REMOTE: remote}
         )
+
+
+def valid_ean(ean: str) -> bool:
+    """Return whether an EAN is 18 digits with a valid GS1 check digit."""
+    if not EAN_PATTERN.fullmatch(ean):
+        return False
+    digits = [int(digit) for digit in ean]
+    weighted = sum(
+        digit * (3 if index % 2 == 0 else 1)
+        for index, digit in enumerate(reversed(digits[:-1]))
+    )
+    return (10 - weighted % 10) % 10 == digits[-1]
 
 
 def _key_schema() -> vol.Schema:
@@ -887,7 +977,7 @@ def _base_url(value: str | None, errors: dict[str, str]) -> str:
     The error goes to the section holding the field: the frontend shows a
     form's errors by the names of its top-level fields (and base) only.
     """
-    text = (value or "").strip() or DEFAULT_BASE_URL
+    text = (value or "").strip() or provider_type(DEFAULT_PROVIDER).default_base_url
     if not _is_service_url(text):
         errors[SECTION_ADVANCED] = "invalid_url"
     return text.rstrip("/")

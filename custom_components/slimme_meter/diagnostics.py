@@ -100,7 +100,11 @@ def _remote(runtime: MeterRuntime) -> dict[str, Any]:
         "has_cursor": remote.cursor is not None,
         "last_sync": remote.last_sync.isoformat() if remote.last_sync else None,
         "last_error": remote.last_error,
+        "failing_since": (
+            remote.failing_since.isoformat() if remote.failing_since else None
+        ),
         "readings_imported": remote.readings_imported,
+        "imported": remote.imported,
         "rejections": dict(remote.rejections),
         "meter_mismatch": remote.mismatched_meter is not None,
     }

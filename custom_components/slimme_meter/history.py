@@ -11,9 +11,15 @@ merging and sums are exact.
 Each statistics row covers one hour: `state` is the register at the hour's
 end, `sum` the consumption since the first known reading. A register that
 goes down (a replaced meter, a reset) rebases the sum instead of making a
-negative step; a gap makes the next known hour carry the whole gap until
-readings for the gap arrive, after which the affected rows and every later
-sum are written again.
+negative step.
+
+Hours that no source has (a gap between two known readings) are estimated:
+the energy of the gap is spread evenly over its hours, so no hour carries a
+day's consumption. The known readings around and inside a gap anchor it (a
+day reading at midnight splits a long gap into days). Estimated rows are
+never stored as readings: any real reading of any source replaces them, and
+the rows of its gap and every later sum are written again. The row after a
+gap thus carries only its own share, never the whole gap.
 """
 
 from __future__ import annotations
@@ -102,6 +108,31 @@ class SeriesHistory:
     # a write of the newest rows does not add up the whole history again.
     sums: list[int] = field(default_factory=list, repr=False, compare=False)
 
+    @staticmethod
+    def estimate(start: int, end: int, first: int, last: int) -> list[int]:
+        """Return the registers estimated at the hours strictly between two.
+
+        The gap's energy is spread evenly over its hours, in whole thousandths
+        (the last hour takes the rounding, so totals stay exact). A register
+        that went down (a replaced meter) is held until the known reading.
+        """
+        steps = (end - start) // HOUR
+        if last < first:
+            return [first] * (steps - 1)
+        return [first + (last - first) * step // steps for step in range(1, steps)]
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """Return (first, last) hour end of every run of estimated hours."""
+        return [
+            (before + HOUR, after - HOUR)
+            for before, after in zip(self.hours, self.hours[1:], strict=False)
+            if after - before > HOUR
+        ]
+
+    def estimated(self) -> int:
+        """Return how many hours are estimated."""
+        return sum((last - first) // HOUR + 1 for first, last in self.gaps())
+
     def put(self, hour_end: int, value: int, source: str) -> bool:
         """Store a reading; local readings win over remote ones."""
         current = self.values.get(hour_end)
@@ -119,7 +150,9 @@ class SeriesHistory:
             insort(self.hours, hour_end)
             self._forget_sums(hour_end)
         self.values[hour_end] = (value, source)
-        self._dirty(hour_end)
+        # The estimated hours before it, back to the known one, change too.
+        index = bisect_left(self.hours, hour_end)
+        self._dirty(self.hours[index - 1] + HOUR if index else hour_end)
         return True
 
     def drop_source(self, source: str) -> int:
@@ -142,7 +175,10 @@ class SeriesHistory:
         del self.sums[bisect_left(self.hours, hour_end) :]
 
     def rows(self, start_index: int = 0) -> list[tuple[int, int, int]]:
-        """Return (hour end, state, sum) from an index, sums from the start."""
+        """Return (hour end, state, sum) from an index, sums from the start.
+
+        The estimated hours of the gap before each known hour come with it.
+        """
         hours, values, sums = self.hours, self.values, self.sums
         known = len(sums)
         total = sums[-1] if known else 0
@@ -153,10 +189,19 @@ class SeriesHistory:
                 total += value - previous
             previous = value
             sums.append(total)
-        return [
-            (hours[index], values[hours[index]][0], sums[index])
-            for index in range(start_index, len(hours))
-        ]
+        rows: list[tuple[int, int, int]] = []
+        for index in range(start_index, len(hours)):
+            hour = hours[index]
+            if index and hour - hours[index - 1] > HOUR:
+                before = hours[index - 1]
+                first, base = values[before][0], sums[index - 1]
+                estimates = self.estimate(before, hour, first, values[hour][0])
+                rows.extend(
+                    (before + step * HOUR, value, base + value - first)
+                    for step, value in enumerate(estimates, 1)
+                )
+            rows.append((hour, values[hour][0], sums[index]))
+        return rows
 
     def count(self, source: str) -> int:
         """Return how many hours come from a source."""
@@ -318,6 +363,10 @@ class MergedHistory:
                 "hours": len(history.hours),
                 "local": history.count(LOCAL),
                 "remote": history.count(REMOTE),
+                "estimated": history.estimated(),
+                "estimated_hours": [
+                    [_iso(first), _iso(last)] for first, last in history.gaps()
+                ],
                 "disagreements": history.disagreements,
                 "first": _iso(history.hours[0]) if history.hours else None,
                 "last": _iso(history.hours[-1]) if history.hours else None,

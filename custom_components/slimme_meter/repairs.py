@@ -1,5 +1,7 @@
 """Repairs for the remote path: read-out off, consent ended, another meter.
 
+And a failure of the remote path that has lasted more than a day.
+
 Each issue says plainly that live P1 data keeps flowing; only the history
 import waits for the user.
 """
@@ -35,6 +37,7 @@ ISSUES: dict[RemoteState | str, str] = {
     RemoteState.CONSENT_ENDED: "consent_ended",
     RemoteState.NOT_REMOTELY_READABLE: "not_remotely_readable",
     "mismatch": "meter_mismatch",
+    "failing": "remote_failing",
 }
 
 
@@ -49,14 +52,28 @@ def sync_issues(
     title: str,
     state: RemoteState | None,
     mismatched_meter: str | None,
+    *,
+    failing: str | None = None,
 ) -> None:
-    """Raise the issue that matches the remote state; clear the others."""
+    """Raise the issue that matches the remote state; clear the others.
+
+    ``failing`` is what the service answers when the same failure has
+    lasted more than a day.
+    """
     active = ISSUES["mismatch"] if mismatched_meter else ISSUES.get(state or "")
+    if active is None and failing is not None:
+        active = ISSUES["failing"]
     for kind in ISSUES.values():
         if kind != active:
             ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
     if active is None:
         return
+    data: dict[str, str | int | float | None] = {
+        "entry_id": entry_id,
+        "meter_id": mismatched_meter or "",
+    }
+    if failing:
+        data["reason"] = failing
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -69,7 +86,7 @@ def sync_issues(
             "meter": title,
             "remote_meter": mismatched_meter or "",
         },
-        data={"entry_id": entry_id, "meter_id": mismatched_meter or ""},
+        data=data,
     )
 
 
@@ -81,6 +98,7 @@ class RemoteRepairFlow(RepairsFlow):
         self.kind = kind
         self.entry_id = str(data["entry_id"])
         self.meter_id = str(data.get("meter_id") or "")
+        self.reason = str(data.get("reason") or "")
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -105,6 +123,7 @@ class RemoteRepairFlow(RepairsFlow):
             description_placeholders={
                 "meter": entry.title,
                 "remote_meter": self.meter_id,
+                "reason": self.reason,
             },
         )
 

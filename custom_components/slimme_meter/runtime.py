@@ -20,20 +20,15 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 
 from .const import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
-    CONF_API_KEY,
-    CONF_BASE_URL,
     CONF_COUNTER_INTERVAL,
-    CONF_EANS,
     CONF_EQUIPMENT_ID,
     CONF_LIVE_INTERVAL,
     CONF_REMOTE,
-    CONF_TRUSTED_METERS,
     DEFAULT_COUNTER_INTERVAL,
     DEFAULT_LIVE_INTERVAL,
     DOMAIN,
@@ -44,7 +39,7 @@ from .history import MergedHistory, Series
 from .p1.decode import DecryptionError, Snapshot, TelegramError
 from .p1.reader import LinkState, P1Reader, Stream
 from .remote.api import RemoteState
-from .remote.p4 import DEFAULT_BASE_URL, P4Provider, meter_matches
+from .remote.lifecycle import RemoteLifecycle
 from .remote.sync import RemoteSync
 from .repairs import sync_issues
 from .tasks import cancel
@@ -100,7 +95,12 @@ class MeterRuntime:
         self.hass = hass
         self.entry = entry
         self.history = history
-        self.remote: RemoteSync | None = None
+        self._remote = RemoteLifecycle(
+            hass,
+            entry,
+            local_meter=lambda: self.entry.data.get(CONF_EQUIPMENT_ID),
+            on_change=self._remote_changed,
+        )
         self.data = dict(entry.data)  # what this runtime was set up with
         self.remote_options: dict[str, Any] | None = None
         self._hour: int | None = None
@@ -144,48 +144,21 @@ class MeterRuntime:
         """Stop both paths, close the port and keep the history."""
         await cancel(self._task)
         self._task = None
-        if self.remote is not None:
-            await self.remote.stop()
+        await self._remote.stop()
         if self.history is not None:
             await self.history.async_save()
 
+    @property
+    def remote(self) -> RemoteSync | None:
+        """Return the running remote path, if any."""
+        return self._remote.sync
+
     async def async_configure_remote(self) -> None:
         """Start, restart or stop the remote path as the entry's options say."""
-        if self.remote is not None:
-            await self.remote.stop()
-            self.remote = None
         config: dict[str, Any] | None = self.entry.options.get(CONF_REMOTE)
         self.remote_options = config
-        if config and self.history is not None:
-            provider = P4Provider(
-                async_get_clientsession(self.hass),
-                config[CONF_API_KEY],
-                config.get(CONF_BASE_URL) or DEFAULT_BASE_URL,
-            )
-            self.remote = RemoteSync(
-                self.hass,
-                provider,
-                self.history,
-                list(config[CONF_EANS]),
-                self.entry.entry_id,
-                meter_matches=self._meter_matches,
-                on_change=self._remote_changed,
-            )
-            await self.remote.async_load()
-            self.remote.start(
-                lambda coro, name: self.entry.async_create_background_task(
-                    self.hass, coro, name
-                )
-            )
+        await self._remote.configure(config, self.history)
         self._remote_changed()
-
-    def _meter_matches(self, remote_meter: str) -> bool:
-        """Return whether the remote metering point's meter is the P1 meter."""
-        config = self.entry.options.get(CONF_REMOTE, {})
-        if remote_meter in config.get(CONF_TRUSTED_METERS, ()):
-            return True
-        local = self.entry.data.get(CONF_EQUIPMENT_ID)
-        return not local or meter_matches(remote_meter, local)
 
     @callback
     def _remote_changed(self) -> None:
@@ -196,6 +169,7 @@ class MeterRuntime:
             self.entry.title,
             remote.state if remote else None,
             remote.mismatched_meter if remote else None,
+            failing=remote.last_error if remote and remote.failing else None,
         )
         if remote is not None and remote.state is RemoteState.AUTH_FAILED:
             self.entry.async_start_reauth(

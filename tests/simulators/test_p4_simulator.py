@@ -224,16 +224,26 @@ def test_metering_point_shape_is_the_providers() -> None:
     from custom_components.slimme_meter.remote import p4 as provider
 
     assert (
+        provider.MP_EAN[0],
+        provider.MP_METER_ID[0],
+        provider.MP_PRODUCT[0],
+        provider.MP_ADDRESS[0],
+    ) == (
         p4_sim.MP_EAN,
         p4_sim.MP_METER_ID,
         p4_sim.MP_PRODUCT,
         p4_sim.MP_ADDRESS,
-    ) == (
-        provider.MP_EAN,
-        provider.MP_METER_ID,
-        provider.MP_PRODUCT,
-        provider.MP_ADDRESS,
     )
+    for renames in p4_sim._MP_RENAMES.values():
+        for name in renames.values():
+            assert any(
+                name in names
+                for names in (
+                    provider.MP_EAN,
+                    provider.MP_METER_ID,
+                    provider.MP_PRODUCT,
+                )
+            )
     assert provider.PRODUCTS[p4_sim.PRODUCT_ELECTRICITY.lower()] == "electricity"
     assert provider.PRODUCTS[p4_sim.PRODUCT_GAS.lower()] == "gas"
     assert provider.CURSOR_FORMAT == p4_sim.CURSOR_FORMAT

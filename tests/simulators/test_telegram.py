@@ -26,7 +26,14 @@ from simulators.source import ManualClock, TelegramSource
 from simulators.telegram import crc16, fixed, render_telegram, timestamp
 
 AMS = ZoneInfo("Europe/Amsterdam")
-TELEGRAMS = Path(__file__).parents[3] / "shared" / "fixtures" / "telegrams"
+TELEGRAMS = next(
+    (
+        parent / "shared" / "fixtures" / "telegrams"
+        for parent in Path(__file__).parents[2:]
+        if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+    ),
+    Path(__file__).parents[3] / "shared" / "fixtures" / "telegrams",
+)
 
 MOMENTS = {
     "winter_day": datetime(2025, 1, 6, 9, 17, 3, tzinfo=UTC),

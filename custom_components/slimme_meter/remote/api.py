@@ -29,6 +29,8 @@ class RemoteState(StrEnum):
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
     RATE_LIMITED = "rate_limited"
     UNREACHABLE = "unreachable"
+    UNEXPECTED_ANSWER = "unexpected_answer"
+    FAILED = "failed"
 
 
 # States in which fetching stops until the user acts.
@@ -86,9 +88,17 @@ class UnreachableError(RemoteError):
 
 
 class InvalidResponseError(RemoteError):
-    """An answer that is malformed, oversized or not what the protocol says."""
+    """An answer that cannot be understood: malformed, oversized, other shape.
 
-    state = RemoteState.TEMPORARILY_UNAVAILABLE
+    The service answered, so this is never "unreachable"; the message names
+    the endpoint and the field.
+    """
+
+    state = RemoteState.UNEXPECTED_ANSWER
+
+
+class UnexpectedStatusError(InvalidResponseError):
+    """An HTTP status the protocol does not use (404 for a wrong address)."""
 
 
 class ConsentEndedError(RemoteError):

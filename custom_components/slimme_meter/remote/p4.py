@@ -25,13 +25,19 @@ A1. Hosts (``DEFAULT_BASE_URL``, ``METERING_POINTS_DOCUMENTED_BASE_URL``):
     the documentation shows the bulk feed on ``p4.smartdatasolutions.eu``
     and the metering points on ``p4v8.smartdatasolutions.nl``. One
     configurable base URL is assumed to serve both paths.
-A2. Metering points (``METERING_POINTS_QUERY``, ``MP_*`` field names,
+A2. Metering points (``METERING_POINTS_QUERY``, ``MP_*`` synonyms,
     ``PRODUCTS``): the response DTO is not published. Asked with
-    ``OnlyPayload=true``, the answer is assumed to be a JSON list of objects
-    ``{"Ean": "<18 digits>", "MeterId": str | null, "Product": str,
-    "Address": str | null}``. ``Product`` is matched case-insensitively
-    against ``PRODUCTS``; metering points of other products (heat, ...) are
-    left out.
+    ``OnlyPayload=true``, the answer is a list of objects, bare or wrapped
+    (A15). Each names its connection in ``Ean`` (or ``EanCode``, ``EanId``,
+    ``EANID``; 18 digits), its meter in ``MeterId`` (or ``MeterNumber``,
+    ``MeterSerial``; optional), its product in ``Product`` (or
+    ``ProductType``, ``EnergyType``, ``ProductCode``) and its address in
+    ``Address`` as one string, as an object of parts, or in parts on the
+    object itself (``Street``, ``HouseNumber``, ``HouseNumberAddition``,
+    ``ZipCode``/``PostalCode``, ``City``; optional). The product's value is
+    matched case-insensitively against ``PRODUCTS`` (``ELK``, ``E``,
+    ``Electricity``, ``GAS``, ``G``, ``Gas``, ...); metering points of other
+    products (heat, water) are left out.
 A3. Start of the feed (``OLDEST_CURSOR``): without ``{from}`` the feed
     "continues after the last request", a cursor kept by the server. A sync
     that lost its place (a crash between fetching and storing, a re-added
@@ -59,9 +65,12 @@ A8. Day readings (``SOURCE_TIMEZONE``): a day object is the register at the
     start of its ``QueryDate``, 00:00 Europe/Amsterdam (the "dagstand" of
     that date). They are returned in ``Batch.daily``; which readings to use
     where nothing finer exists is left to the caller.
-A9. Times and dates: ``DateTimeOffset`` is ISO 8601 with an offset (a time
-    without one makes the page invalid); ``QueryDate`` is ``yyyy-mm-dd``,
-    optionally followed by a time part, which is ignored.
+A9. Times and dates (``parse_moment``, ``parse_day``): ISO 8601 with 0
+    to 7 fraction digits (.NET round-trip times carry 7; the 7th is
+    dropped) and ``Z`` or an offset; ``DateTimeOffset`` (or ``DateTime``,
+    ``ReadingDateTime``) without an offset makes the page invalid.
+    ``QueryDate`` is ``yyyy-mm-dd`` (or ``yyyymmdd``), optionally followed
+    by a time part, which is ignored. ``TimeStamp`` is A4.
 A10. Values: JSON numbers, never negative; ``null`` or an absent register
     means "no value" (the reading is skipped, never read as zero). Values
     finer than a Wh or a litre are truncated, like a meter display.
@@ -75,6 +84,17 @@ A13. Duplicates: an interval day ends with the 00:00 reading the next day
     the one that comes later in the page wins (a re-issued correction).
 A14. Size (``MAX_BODY_BYTES``): no answer is larger than 20 MiB; anything
     larger is refused without being read further.
+A15. Shapes (``VARIANTS``): property names are matched case-insensitively
+    (PascalCase as documented, camelCase as many JSON serialisers write
+    them); a list or a page may come bare or wrapped in a ServiceStack
+    result object (``{"Status", "Count", "Payload"}``, or ``Result``,
+    ``Results``, ``Data``); fields nobody asked for are ignored. Units,
+    register names and value sanity stay strict (A6, A7, A10): an unknown
+    unit or a negative register still makes the page invalid. Every shape
+    accepted is one named entry of ``VARIANTS``, served by the development
+    simulator under that name.
+A16. What cannot be understood (``InvalidResponseError``): its message
+    names the endpoint and the field; the API key is never part of it.
 """
 
 from __future__ import annotations
@@ -103,6 +123,7 @@ from .api import (
     Rejection,
     RemoteState,
     UnavailableError,
+    UnexpectedStatusError,
     UnreachableError,
 )
 
@@ -124,20 +145,48 @@ BULK_QUERY: Final[Mapping[str, str]] = {
 
 METERING_POINTS_QUERY: Final[Mapping[str, str]] = {"OnlyPayload": "true"}
 """A2: ask for the bare list of metering points."""
-MP_EAN: Final = "Ean"
-MP_METER_ID: Final = "MeterId"
-MP_PRODUCT: Final = "Product"
-MP_ADDRESS: Final = "Address"
+MP_EAN: Final = ("Ean", "EanCode", "EanId")
+MP_METER_ID: Final = ("MeterId", "MeterNumber", "MeterSerial")
+MP_PRODUCT: Final = ("Product", "ProductType", "EnergyType", "ProductCode")
+MP_ADDRESS: Final = ("Address",)
+MP_ADDRESS_PARTS: Final = (
+    ("Street", "StreetName"),
+    ("HouseNumber", "Number", "StreetNumber"),
+    ("HouseNumberAddition", "HouseNumberExtension", "Addition", "Suffix"),
+    ("ZipCode", "PostalCode", "PostCode", "Zip"),
+    ("City", "Place", "Town", "Residence"),
+)
+"""A2: where a metering point's address may come in parts, in order."""
 PRODUCT_ELECTRICITY: Final = "electricity"
 PRODUCT_GAS: Final = "gas"
 PRODUCTS: Final[Mapping[str, str]] = {
     "electricity": PRODUCT_ELECTRICITY,
     "elektriciteit": PRODUCT_ELECTRICITY,
+    "elk": PRODUCT_ELECTRICITY,
+    "elec": PRODUCT_ELECTRICITY,
     "e": PRODUCT_ELECTRICITY,
     "gas": PRODUCT_GAS,
     "g": PRODUCT_GAS,
 }
 """A2: ``Product`` values (lower-cased) and what they mean."""
+
+WRAPPERS: Final = ("Payload", "Result", "Results", "Data")
+"""A15: where a wrapped answer keeps its payload."""
+VARIANTS: Final[Mapping[str, str]] = {
+    "camel_case": "property names in camelCase instead of PascalCase",
+    "wrapped": "lists and pages wrapped in {Status, Count, Payload}",
+    "extra_fields": "fields this module does not know, everywhere",
+    "ean_code": "metering points name the EAN EanCode and the meter MeterNumber",
+    "product_type": "the product in ProductType as ELK or GAS",
+    "energy_type": "the product in EnergyType as E or G",
+    "product_code": "the product in ProductCode as Electricity or Gas",
+    "address_parts": "the address as Street, HouseNumber, ZipCode and City",
+    "utc_times": "times in UTC with Z and 3 fraction digits",
+    "plain_times": "times with an offset and no fraction",
+    "dotnet_dates": "dates as .NET date-times with 7 fraction digits",
+    "iso_cursor": "TimeStamp as an ISO 8601 time instead of the cursor form",
+}
+"""A15: every shape accepted beyond the documented one, by name."""
 
 OLDEST_CURSOR: Final = "20000101-000000-000000"
 """A3: the ``{from}`` that asks for everything the source keeps."""
@@ -182,6 +231,13 @@ _READ_CHUNK = 64 * 1024
 _CURSOR_RE = re.compile(r"\d{8}-\d{6}-\d{6}")
 _EAN_RE = re.compile(r"\d{18}")
 _CODE_RE = re.compile(r"\d{1,3}")
+_MOMENT_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:[.,](\d{1,7}))?"
+    r"(Z|z|[+-]\d{2}:?\d{2})?"
+)
+_DAY_RE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+_BULK = f"readings ({READINGS_BULK_PATH})"
+_TIME_FIELD = ("DateTimeOffset", "DateTime", "ReadingDateTime")
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 _REGISTERS = {
     (PRODUCT_ELECTRICITY, "R180"): Register.ELECTRICITY_IMPORT,
@@ -282,11 +338,16 @@ class P4Provider:
             ) as response:
                 _check_status(response)
                 body = await _read_bounded(response)
+        except InvalidResponseError as err:
+            raise type(err)(f"{path}: {err}") from None
         except TimeoutError as err:
             raise UnreachableError(f"no answer from {url} in time") from err
         except aiohttp.ClientError as err:
             raise UnreachableError(f"cannot reach {url}: {err}") from err
-        return _decode(body)
+        try:
+            return _decode(body)
+        except InvalidResponseError as err:
+            raise InvalidResponseError(f"{path}: {err}") from None
 
 
 # ------------------------------------------------------------------- HTTP
@@ -304,7 +365,7 @@ def _check_status(response: aiohttp.ClientResponse) -> None:
             f"service unavailable (HTTP {status})", retry_after=retry_after
         )
     if status != 200:
-        raise InvalidResponseError(f"unexpected HTTP status {status}")
+        raise UnexpectedStatusError(f"unexpected HTTP status {status}")
 
 
 async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
@@ -341,14 +402,24 @@ def _invalid(where: str, what: str) -> InvalidResponseError:
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
+    """Return an object with its property names in lower case (A15)."""
     if not isinstance(value, dict):
         raise _invalid(where, "expected an object")
-    return value
+    return {str(key).lower(): item for key, item in value.items()}
+
+
+def _field(document: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """Return the first of a field's names that has a value."""
+    for name in names:
+        value = document.get(name.lower())
+        if value is not None:
+            return value
+    return None
 
 
 def _list(document: dict[str, Any], key: str, where: str) -> list[Any]:
     """Return a list field; absent or null is an empty list."""
-    value = document.get(key)
+    value = document.get(key.lower())
     if value is None:
         return []
     if not isinstance(value, list):
@@ -356,89 +427,148 @@ def _list(document: dict[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
-def _text(document: dict[str, Any], key: str, where: str) -> str:
-    value = document.get(key)
+def _text(document: dict[str, Any], names: str | tuple[str, ...], where: str) -> str:
+    names = (names,) if isinstance(names, str) else names
+    value = _field(document, names)
     if not isinstance(value, str):
-        raise _invalid(where, f"{key} missing or not a string")
+        raise _invalid(where, f"{names[0]} missing or not a string")
     return value
 
 
-def _optional_text(document: dict[str, Any], key: str, where: str) -> str | None:
-    value = document.get(key)
+def _optional_text(
+    document: dict[str, Any], names: str | tuple[str, ...], where: str
+) -> str | None:
+    names = (names,) if isinstance(names, str) else names
+    value = _field(document, names)
     if value is not None and not isinstance(value, str):
-        raise _invalid(where, f"{key} is not a string")
+        raise _invalid(where, f"{names[0]} is not a string")
     return value
+
+
+def _unwrap(document: Any, where: str) -> Any:
+    """Return the payload of a wrapped answer, or the answer itself (A15)."""
+    if isinstance(document, dict):
+        folded = _object(document, where)
+        payload = _field(folded, WRAPPERS)
+        if payload is not None:
+            return payload
+    return document
+
+
+def _address(item: dict[str, Any], where: str) -> str | None:
+    """Return the address: one string, or its parts joined (A2)."""
+    value = _field(item, MP_ADDRESS)
+    if isinstance(value, str):
+        return value.strip() or None
+    parts_of = item if value is None else _object(value, where)
+    parts = []
+    for names in MP_ADDRESS_PARTS:
+        part = _field(parts_of, names)
+        if part is not None and (
+            isinstance(part, bool) or not isinstance(part, str | int)
+        ):
+            raise _invalid(where, f"{names[0]} is not a string")
+        parts.append("" if part is None else str(part).strip())
+    text = " ".join(part for part in parts[:3] if part)
+    place = " ".join(part for part in parts[3:] if part)
+    return ", ".join(part for part in (text, place) if part) or None
 
 
 def _parse_metering_points(document: Any) -> list[MeteringPoint]:
+    where = f"metering points ({METERING_POINTS_PATH})"
+    document = _unwrap(document, where)
+    if isinstance(document, dict):
+        document = [document]  # a single metering point
     if not isinstance(document, list):
-        raise _invalid("metering points", "expected a list")
+        raise _invalid(where, "expected a list")
     points = []
     for index, entry in enumerate(document):
-        where = f"metering point {index}"
-        item = _object(entry, where)
-        ean = _text(item, MP_EAN, where)
+        spot = f"{where} {index}"
+        item = _object(entry, spot)
+        ean = _text(item, MP_EAN, spot).strip()
         if not _EAN_RE.fullmatch(ean):
-            raise _invalid(where, f"{MP_EAN} {ean!r} is not 18 digits")
-        meter_id = _optional_text(item, MP_METER_ID, where)
-        product = PRODUCTS.get(_text(item, MP_PRODUCT, where).strip().lower())
-        address = _optional_text(item, MP_ADDRESS, where)
+            raise _invalid(spot, f"{MP_EAN[0]} {ean!r} is not 18 digits")
+        meter_id = _optional_text(item, MP_METER_ID, spot)
+        product = PRODUCTS.get(_text(item, MP_PRODUCT, spot).strip().lower())
+        address = _address(item, spot)
         if product is None:
             continue
         points.append(
             MeteringPoint(
-                ean=ean, meter_id=meter_id or None, product=product, address=address
+                ean=ean,
+                meter_id=meter_id.strip() or None if meter_id else None,
+                product=product,
+                address=address,
             )
         )
     return points
 
 
-def _cursor(document: dict[str, Any]) -> str:
-    """Return the ``TimeStamp`` in the form the ``{from}`` path takes (A4)."""
-    stamp = _text(document, "TimeStamp", "readings").strip()
-    if _CURSOR_RE.fullmatch(stamp):
-        return stamp
+def parse_moment(value: Any, where: str, name: str = "DateTimeOffset") -> datetime:
+    """Return an ISO 8601 time with an offset or Z, in UTC (A9)."""
+    if not isinstance(value, str):
+        raise _invalid(where, f"{name} missing or not a string")
+    match = _MOMENT_RE.fullmatch(value.strip())
+    if match is None:
+        raise _invalid(where, f"{name} {value!r} is not a time")
+    head, fraction, zone = match.groups()
+    if zone is None:
+        raise _invalid(where, f"{name} {value!r} has no offset")
     try:
-        moment = datetime.fromisoformat(stamp)
+        moment = datetime.fromisoformat(
+            f"{head}.{(fraction or '').ljust(6, '0')[:6]}"
+            f"{'+00:00' if zone in ('Z', 'z') else zone}"
+        )
     except ValueError:
-        raise _invalid("readings", f"TimeStamp {stamp!r} is not a cursor") from None
-    return moment.strftime(CURSOR_FORMAT)
+        raise _invalid(where, f"{name} {value!r} is not a time") from None
+    return moment.astimezone(UTC)
 
 
-def _count(document: dict[str, Any], key: str) -> None:
-    value = document.get(key)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise _invalid("readings", f"{key} is not an integer")
-
-
-def _day(document: dict[str, Any], where: str, *, required: bool) -> date | None:
-    value = document.get("QueryDate")
-    if value is None and not required:
-        return None
+def parse_day(value: Any, where: str) -> date:
+    """Return a date, with any time part ignored (A9)."""
     if not isinstance(value, str):
         raise _invalid(where, "QueryDate missing or not a string")
-    head, _, _ = value.partition("T")
+    head, _, _ = value.strip().partition("T")
+    if not _DAY_RE.fullmatch(head):
+        raise _invalid(where, f"QueryDate {value!r} is not a date")
     try:
-        return date.fromisoformat(head.strip())
+        return date.fromisoformat(head)
     except ValueError:
         raise _invalid(where, f"QueryDate {value!r} is not a date") from None
 
 
-def _moment(value: Any, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise _invalid(where, "DateTimeOffset missing or not a string")
+def _cursor(document: dict[str, Any]) -> str:
+    """Return the ``TimeStamp`` in the form the ``{from}`` path takes (A4)."""
+    stamp = _text(document, "TimeStamp", _BULK).strip()
+    if _CURSOR_RE.fullmatch(stamp):
+        return stamp
+    match = _MOMENT_RE.fullmatch(stamp)
+    if match is None:
+        raise _invalid(_BULK, f"TimeStamp {stamp!r} is not a cursor")
+    head, fraction, _ = match.groups()
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(f"{head}.{(fraction or '').ljust(6, '0')[:6]}")
     except ValueError:
-        raise _invalid(where, f"DateTimeOffset {value!r} is not a time") from None
-    if moment.tzinfo is None:
-        raise _invalid(where, f"DateTimeOffset {value!r} has no offset")
-    return moment.astimezone(UTC)
+        raise _invalid(_BULK, f"TimeStamp {stamp!r} is not a cursor") from None
+    return moment.strftime(CURSOR_FORMAT)
+
+
+def _count(document: dict[str, Any], key: str) -> None:
+    value = document.get(key.lower())
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise _invalid(_BULK, f"{key} is not an integer")
+
+
+def _day(document: dict[str, Any], where: str, *, required: bool) -> date | None:
+    value = document.get("querydate")
+    if value is None and not required:
+        return None
+    return parse_day(value, where)
 
 
 def _value(document: dict[str, Any], key: str, factor: int, where: str) -> int | None:
     """Return a register in Wh or litres; None when absent or null (A10)."""
-    value = document.get(key)
+    value = document.get(key.lower())
     if value is None:
         return None
     if type(value) is int:  # the usual Wh: no decimal arithmetic needed
@@ -500,7 +630,7 @@ class _Page:
         for index, raw in enumerate(_list(item, "Items", where)):
             spot = f"{where} item {index}"
             reading = _object(raw, spot)
-            moment = _moment(reading.get("DateTimeOffset"), spot)
+            moment = parse_moment(_field(reading, _TIME_FIELD), spot)
             for key in ("R180", "R280"):
                 register = _REGISTERS.get((product, key))
                 if register is None:
@@ -529,7 +659,7 @@ class _Page:
         item = self.wanted(entry, where)
         if item is None:
             return
-        raw = item.get("RejectionCode")
+        raw = item.get("rejectioncode")
         if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 1000:
             code = f"{raw:03d}"
         elif isinstance(raw, str) and _CODE_RE.fullmatch(raw.strip()):
@@ -539,7 +669,7 @@ class _Page:
         _optional_text(item, "QueryReason", where)
         self.rejections.append(
             Rejection(
-                ean=item["Ean"],
+                ean=item["ean"],
                 day=_day(item, where, required=False),
                 code=code,
                 state=rejection_state(code),
@@ -559,21 +689,23 @@ def _readings(values: dict[tuple[Register, datetime], int]) -> tuple[Reading, ..
 
 def _parse_bulk(document: Any, eans: frozenset[str], sent: str) -> Batch:
     """Validate a whole ``P4ReadingsBulk`` page, then build its batch."""
-    root = _object(document, "readings")
+    root = _object(document, _BULK)
+    if _field(root, ("TimeStamp",)) is None and _field(root, WRAPPERS) is not None:
+        root = _object(_unwrap(root, _BULK), _BULK)
     cursor = _cursor(root)
-    _optional_text(root, "Message", "readings")
+    _optional_text(root, "Message", _BULK)
     for key in ("DayObjectCount", "IntervalObjectCount", "RejectionObjectCount"):
         _count(root, key)
     page = _Page(eans)
-    days = _list(root, "DayObjects", "readings")
-    intervals = _list(root, "IntervalObjects", "readings")
-    rejections = _list(root, "RejectionObjects", "readings")
+    days = _list(root, "DayObjects", _BULK)
+    intervals = _list(root, "IntervalObjects", _BULK)
+    rejections = _list(root, "RejectionObjects", _BULK)
     for index, entry in enumerate(days):
-        page.day(entry, f"day object {index}")
+        page.day(entry, f"{_BULK} day object {index}")
     for index, entry in enumerate(intervals):
-        page.interval(entry, f"interval object {index}")
+        page.interval(entry, f"{_BULK} interval object {index}")
     for index, entry in enumerate(rejections):
-        page.rejection(entry, f"rejection object {index}")
+        page.rejection(entry, f"{_BULK} rejection object {index}")
     carried = len(days) + len(intervals) + len(rejections)
     return Batch(
         readings=_readings(page.readings),

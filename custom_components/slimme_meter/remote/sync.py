@@ -3,10 +3,14 @@
 Runs as a background task: first a backfill of everything the source keeps,
 page by page and resumable (the cursor is stored after every page), then one
 sync a day when the previous day's readings become available, and a catch-up
-at start-up. Transient errors back off exponentially (a 429 waits as long as
-the provider asks). Consent ended, read-out switched off, a meter that cannot
-be read remotely, a refused key or a metering point whose meter is not the P1
-meter stop fetching until the user acts; what was imported stays.
+at start-up. A failed page is tried again within minutes (at most
+``RETRY_SHORT_MAX`` apart) from the stored cursor; only failures of the same
+kind in a row lengthen the wait, up to ``RETRY_MAX``; a ``Retry-After`` is
+waited exactly and lengthens nothing. A failure that lasts longer than
+``FAILING_FOR`` is reported (a repair) until a page comes through again.
+Consent ended, read-out switched off, a meter that cannot be read remotely, a
+refused key or a metering point whose meter is not the P1 meter stop fetching
+until the user acts; what was imported stays.
 """
 
 from __future__ import annotations
@@ -46,10 +50,20 @@ SERIES: dict[Register, Series] = {
     Register.GAS: Series.GAS,
 }
 DAILY_SYNC_TIME = time(7, 30)  # the previous day's readings are there by then
-RETRY_INITIAL = 300.0
+RETRY_INITIAL = 60.0
+RETRY_SHORT_MAX = 15 * 60.0  # while retries stay short
+SHORT_RETRIES = 5  # failures of one kind in a row before the wait grows further
 RETRY_MAX = 6 * 3600.0
+FAILING_FOR = timedelta(days=1)  # a failure this long is reported
 MAX_PAGES_PER_RUN = 10_000
 STORAGE_VERSION = 1
+
+
+def retry_delay(failures: int) -> float:
+    """Return the wait after ``failures`` failures of one kind in a row."""
+    if failures <= SHORT_RETRIES:
+        return min(RETRY_INITIAL * 2.0 ** (failures - 1), RETRY_SHORT_MAX)
+    return min(RETRY_SHORT_MAX * 2.0 ** (failures - SHORT_RETRIES), RETRY_MAX)
 
 
 def hourly(readings: Iterable[Reading]) -> dict[Series, list[tuple[datetime, int]]]:
@@ -76,8 +90,9 @@ class RemoteSync:
         *,
         meter_matches: Callable[[str], bool],
         on_change: Callable[[], None],
+        name: str = "",
     ) -> None:
-        """Set up; start() runs it."""
+        """Set up; start() runs it. ``name`` is the meter's, for messages."""
         self.hass = hass
         self.provider = provider
         self.history = history
@@ -90,12 +105,17 @@ class RemoteSync:
         self.readings_imported = 0
         self.rejections: Counter[str] = Counter()
         self.mismatched_meter: str | None = None
+        self.name = name
+        self.failing_since: datetime | None = None
+        self.imported: dict[str, Any] = {}
+        self._failure_kind: str | None = None
+        self._failing_reported = False
+        self._failures = 0
         self._meter_matches = meter_matches
         self._on_change = on_change
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.remote.{storage_key}"
         )
-        self._retry = RETRY_INITIAL
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -120,6 +140,8 @@ class RemoteSync:
         self.backfilled = bool(data.get("backfilled"))
         if last := data.get("last_sync"):
             self.last_sync = dt_util.parse_datetime(last)
+        if since := data.get("failing_since"):
+            self.failing_since = dt_util.parse_datetime(since)
         if self.backfilled:
             self.state = RemoteState.ACTIVE
 
@@ -142,16 +164,40 @@ class RemoteSync:
             )
         self._wake.set()
 
+    @property
+    def failing(self) -> bool:
+        """Return whether the same failure has lasted longer than a day."""
+        return (
+            self.failing_since is not None
+            and dt_util.utcnow() - self.failing_since > FAILING_FOR
+        )
+
     async def _run(self) -> None:
         while True:
             # Cleared before the run: a request made during it runs it again.
             self._wake.clear()
-            delay = await self.async_sync()
+            try:
+                delay = await self.async_sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # never let the loop die
+                delay = self._crashed(err)
             try:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    def _crashed(self, err: Exception) -> float:
+        """Report a run that ended on an error nobody foresaw; try again."""
+        reason = f"unexpected error: {err!r}"
+        if reason != self.last_error:
+            _LOGGER.error(
+                "History import of %s failed", self.name or "a meter", exc_info=err
+            )
+        delay = self._failed(RemoteError(reason), kind="crash")
+        self._set_state(RemoteState.FAILED)
+        return delay if delay is not None else RETRY_MAX
 
     async def async_sync(self) -> float | None:
         """Fetch every page there is; return seconds until the next attempt."""
@@ -168,29 +214,38 @@ class RemoteSync:
         try:
             for _ in range(MAX_PAGES_PER_RUN):
                 batch = await self.provider.readings(self.eans, self.cursor)
+                run.pages += 1
                 if not await self._apply(batch, run):
                     return None
                 if not batch.more:
                     break
         except RemoteError as err:
             return self._failed(err)
-        except Exception as err:  # never let the loop die
-            _LOGGER.exception("Unexpected error while importing history")
-            return self._failed(RemoteError(f"unexpected error: {err}"))
         self.backfilled = True
         self.last_sync = dt_util.utcnow()
-        await self._save()
         if run.temporary and not run.changed:
             # The grid operator could not deliver (faulty meter, outage): retry.
+            await self._save()
             return self._failed(UnavailableError("the grid operator has no data yet"))
-        self._retry = RETRY_INITIAL
-        self.last_error = None
+        self._recovered()
+        await self._save()
         self._set_state(
             RemoteState.AWAITING_DATA
             if run.awaiting and not run.changed
             else RemoteState.ACTIVE
         )
         return self._until_daily_sync()
+
+    def _recovered(self) -> None:
+        """Count failures from zero again: a page came through."""
+        if self.failing_since is not None or self.last_error is not None:
+            self.failing_since = None
+            self.last_error = None
+            if self._failing_reported:
+                self._failing_reported = False
+                self._on_change()
+        self._failure_kind = None
+        self._failures = 0
 
     async def _apply(self, batch: Batch, run: _Run) -> bool:
         """Merge one page; return False when the path must stop."""
@@ -220,31 +275,82 @@ class RemoteSync:
         if changed:
             await self.history.async_write()
             self._on_change()
+        self._count_imported(batch)
         # Also past a stopping rejection: the feed sends it once, and reading
         # it again would stop the path for good once the user fixed the cause.
         self.cursor = batch.cursor or self.cursor
-        await self._save()
+        if stop is None and not (run.temporary and not changed):
+            self._recovered()
         if stop is not None and stop.state is not None:
+            # The fetch completed: all the source had before the refusal is in.
+            self.last_sync = dt_util.utcnow()
+            self.backfilled = True
+            await self._save()
             self.last_error = f"{stop.code}: {stop.text or ''}".strip()
             _LOGGER.warning(
-                "The grid operator refused the readings of %s (%s); history"
+                "The grid operator refused the readings of %s (P4 %s); history"
                 " import stops, live P1 data is not affected",
-                stop.ean,
+                self.name or "this meter",
                 self.last_error,
             )
             self._set_state(stop.state)
             return False
+        await self._save()
         return True
 
-    def _failed(self, err: RemoteError) -> float | None:
+    def _count_imported(self, batch: Batch) -> None:
+        """Keep what was imported, for diagnostics: range and hours per series."""
+        for series, readings in hourly([*batch.daily, *batch.readings]).items():
+            seen = self.imported.setdefault(
+                series.value, {"first": None, "last": None, "readings": 0}
+            )
+            times = [moment.isoformat() for moment, _ in readings]
+            seen["readings"] += len(times)
+            seen["first"] = min(filter(None, (seen["first"], *times)))
+            seen["last"] = max(filter(None, (seen["last"], *times)))
+
+    def _failed(self, err: RemoteError, kind: str | None = None) -> float | None:
+        """Keep the failure; return when to try again (None: the user acts)."""
         self.last_error = str(err)
         self._set_state(err.state)
         if err.state in STOPPED_STATES:
-            _LOGGER.warning("History import stopped: %s", err)
+            _LOGGER.warning("History import of %s stopped: %s", self.name, err)
             return None
-        delay = err.retry_after if err.retry_after is not None else self._retry
-        self._retry = min(self._retry * 2, RETRY_MAX)
-        _LOGGER.debug("History import failed (%s); retrying in %.0f s", err, delay)
+        if err.retry_after is None:
+            # A Retry-After is waited as asked and counts for nothing else.
+            kind = kind or err.state.value
+            if kind != self._failure_kind:
+                self._failure_kind = kind
+                self._failures = 0
+            self._failures += 1
+        if self.failing_since is None:
+            self.failing_since = dt_util.utcnow()
+        if self.failing and not self._failing_reported:
+            self._failing_reported = True
+            _LOGGER.warning(
+                "History import of %s has failed for more than a day: %s; live"
+                " P1 data is not affected",
+                self.name or "a meter",
+                err,
+            )
+            self._on_change()
+        delay = (
+            err.retry_after
+            if err.retry_after is not None
+            else retry_delay(self._failures)
+        )
+        log = (
+            _LOGGER.warning
+            if err.state is RemoteState.UNEXPECTED_ANSWER
+            else _LOGGER.debug
+        )
+        if self._failures <= 1 or log is _LOGGER.debug:
+            log(
+                "History import of %s failed (%s); retrying in %.0f s",
+                self.name or "a meter",
+                err,
+                delay,
+            )
         return delay
 
     def _until_daily_sync(self) -> float:
@@ -268,6 +374,9 @@ class RemoteSync:
                 "cursor": self.cursor,
                 "backfilled": self.backfilled,
                 "last_sync": self.last_sync.isoformat() if self.last_sync else None,
+                "failing_since": (
+                    self.failing_since.isoformat() if self.failing_since else None
+                ),
             }
         )
 
@@ -283,5 +392,6 @@ class _Run:
     """What one sync run met."""
 
     changed: int = 0
+    pages: int = 0
     temporary: bool = False
     awaiting: bool = False

@@ -1,0 +1,54 @@
+"""The one place that maps a stored provider name to its implementation.
+
+A second consent service is a new module with a :class:`~.api.Provider`
+plus one entry here (and a simulator to test it against); nothing else in
+the integration names a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import aiohttp
+
+from . import p4
+from .api import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderType:
+    """How to build one provider, and what it needs to know."""
+
+    name: str
+    default_base_url: str
+    create: Callable[[aiohttp.ClientSession, str, str], Provider]
+    meter_matches: Callable[[str, str], bool]
+
+
+PROVIDERS: Final[dict[str, ProviderType]] = {
+    p4.P4Provider.name: ProviderType(
+        name=p4.P4Provider.name,
+        default_base_url=p4.DEFAULT_BASE_URL,
+        create=p4.P4Provider,
+        meter_matches=p4.meter_matches,
+    ),
+}
+DEFAULT_PROVIDER: Final = p4.P4Provider.name
+
+
+def provider_type(name: str | None) -> ProviderType:
+    """Return the provider stored under ``name`` (the default when absent)."""
+    return PROVIDERS[name or DEFAULT_PROVIDER]
+
+
+def create_provider(
+    session: aiohttp.ClientSession,
+    name: str | None,
+    api_key: str,
+    base_url: str | None,
+) -> Provider:
+    """Build the stored provider with its key and address."""
+    kind = provider_type(name)
+    return kind.create(session, api_key, base_url or kind.default_base_url)
