@@ -50,7 +50,9 @@ from .const import (
     CONF_COUNTER_INTERVAL,
     CONF_EANS,
     CONF_ENCRYPTION_KEY,
+    CONF_ENERGY_ID,
     CONF_EQUIPMENT_ID,
+    CONF_GRANTS,
     CONF_HOST,
     CONF_LIVE_INTERVAL,
     CONF_PORT,
@@ -73,8 +75,10 @@ from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
 from .p1.specs import SPECS
+from .remote import leneda
 from .remote.api import (
     AuthError,
+    ConsentEndedError,
     InvalidResponseError,
     MeteringPoint,
     RemoteError,
@@ -91,6 +95,10 @@ CONF_ELECTRICITY_EAN = "electricity_ean"
 CONF_GAS_EAN = "gas_ean"
 EAN_PATTERN = re.compile(r"\d{18}")
 SECTION_ADVANCED = "advanced"
+CONF_POD = "pod"
+CONF_REGISTERS = "registers"
+LENEDA_REGISTERS = {"import": leneda.CODE_IMPORT, "export": leneda.CODE_EXPORT}
+_DEFAULT_URLS = frozenset(kind.default_base_url for kind in PROVIDERS.values())
 
 KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
 DEFAULT_NETWORK_PORT = 8088
@@ -140,7 +148,12 @@ class RemoteSteps:
         raise NotImplementedError
 
     async def _async_points(
-        self, provider: str, api_key: str, base_url: str, errors: dict[str, str]
+        self,
+        provider: str,
+        api_key: str,
+        base_url: str,
+        errors: dict[str, str],
+        options: Mapping[str, Any] | None = None,
     ) -> list[MeteringPoint] | None:
         """Fetch the key's metering points; fill errors when that fails.
 
@@ -149,7 +162,7 @@ class RemoteSteps:
         """
         self._unreadable = None
         client = create_provider(
-            async_get_clientsession(self.hass), provider, api_key, base_url
+            async_get_clientsession(self.hass), provider, api_key, base_url, options
         )
         try:
             return await client.metering_points()
@@ -183,6 +196,18 @@ class RemoteSteps:
                 user_input.get(SECTION_ADVANCED, {}).get(CONF_BASE_URL), errors
             )
             provider = user_input.get(CONF_PROVIDER, DEFAULT_PROVIDER)
+            kind = provider_type(provider)
+            if base_url in _DEFAULT_URLS:
+                # Another service's default address: this one's own instead.
+                base_url = kind.default_base_url
+            if kind.flow_step and not errors:
+                self._remote = {
+                    CONF_PROVIDER: provider,
+                    CONF_API_KEY: api_key,
+                    CONF_BASE_URL: base_url,
+                }
+                step = getattr(self, f"async_step_{kind.flow_step}")
+                return await step()  # type: ignore[no-any-return]
             points = (
                 None
                 if errors
@@ -319,6 +344,109 @@ class RemoteSteps:
             description_placeholders={"reason": self._unreadable or "-"},
             errors=errors,
         )
+
+    async def async_step_remote_leneda(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Leneda: the Energy ID, the typed POD, the registers, a confirmation.
+
+        Leneda lists no metering points and no POD names the P1 meter, so the
+        user types it and confirms it is this meter's. Reading the last days
+        checks the key, the Energy ID, the POD and the grant of every code.
+        """
+        errors: dict[str, str] = {}
+        placeholders = {"reason": "-", "codes": "-"}
+        if user_input is not None:
+            energy_id = user_input[CONF_ENERGY_ID].strip()
+            pod = leneda.normalise_pod(user_input[CONF_POD])
+            grants = [
+                code
+                for name, code in LENEDA_REGISTERS.items()
+                if name in user_input[CONF_REGISTERS]
+            ]
+            if not API_KEY_PATTERN.fullmatch(energy_id):
+                errors[CONF_ENERGY_ID] = "invalid_energy_id"
+            if not leneda.valid_pod(pod):
+                errors[CONF_POD] = "invalid_pod"
+            if not grants:
+                errors[CONF_REGISTERS] = "registers_required"
+            if not user_input.get("confirm"):
+                errors["confirm"] = "confirm_required"
+            if not errors:
+                remote = {
+                    **self._remote,
+                    CONF_ENERGY_ID: energy_id,
+                    CONF_GRANTS: grants,
+                    CONF_EANS: [pod],
+                }
+                missing = await self._async_leneda_probe(
+                    remote, pod, errors, placeholders
+                )
+                if missing is not None:
+                    return await self._async_finish_remote(remote)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_ENERGY_ID): TextSelector(),
+                vol.Required(CONF_POD): TextSelector(),
+                vol.Required(CONF_REGISTERS, default=["import"]): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(LENEDA_REGISTERS),
+                        multiple=True,
+                        mode=SelectSelectorMode.LIST,
+                        translation_key="leneda_register",
+                    )
+                ),
+                vol.Required("confirm", default=False): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
+            step_id="remote_leneda",
+            data_schema=self.add_suggested_values_to_schema(  # type: ignore[attr-defined]
+                schema, user_input
+            ),
+            description_placeholders={
+                "local_meter": self._local_meter_id() or "-",
+                **placeholders,
+            },
+            errors=errors,
+        )
+
+    async def _async_leneda_probe(
+        self,
+        remote: dict[str, Any],
+        pod: str,
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> frozenset[str] | None:
+        """Read the POD's last days; fill errors (and what went wrong) on failure."""
+        client = leneda.LenedaProvider.from_options(
+            async_get_clientsession(self.hass),
+            remote[CONF_API_KEY],
+            remote[CONF_BASE_URL],
+            remote,
+        )
+        try:
+            missing = await client.probe(pod)
+        except AuthError:
+            errors["base"] = "invalid_api_key"
+        except ConsentEndedError:
+            errors[CONF_POD] = "pod_not_shared"
+        except InvalidResponseError as err:
+            LOGGER.warning("Leneda's time series: %s", err)
+            placeholders["reason"] = str(err)
+            errors["base"] = "unexpected_answer"
+        except RemoteError as err:
+            LOGGER.debug("Leneda did not answer: %s", err)
+            errors["base"] = "remote_unreachable"
+        except Exception:
+            LOGGER.exception("Unexpected error while reading Leneda")
+            errors["base"] = "unknown"
+        else:
+            if not missing:
+                return missing
+            placeholders["codes"] = ", ".join(sorted(missing))
+            errors[CONF_REGISTERS] = "grant_missing"
+        return None
 
     async def async_step_remote_mismatch(
         self, user_input: dict[str, Any] | None = None
@@ -603,7 +731,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
             base_url = remote.get(CONF_BASE_URL) or kind.default_base_url
             if (
                 not errors
-                and await self._async_points(kind.name, api_key, base_url, errors)
+                and await self._async_points(
+                    kind.name, api_key, base_url, errors, remote
+                )
                 is not None
             ):
                 remote[CONF_API_KEY] = api_key

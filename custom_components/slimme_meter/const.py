@@ -43,6 +43,10 @@ CONF_API_KEY: Final = "api_key"
 CONF_BASE_URL: Final = "base_url"
 CONF_EANS: Final = "eans"
 CONF_TRUSTED_METERS: Final = "trusted_meters"
+# What a provider needs beyond key and address (Leneda: the Energy ID, and
+# the registers asked for, by the provider's own names).
+CONF_ENERGY_ID: Final = "energy_id"
+CONF_GRANTS: Final = "grants"
 # Stable name of the meter's statistics; survives a replaced meter.
 CONF_METER_KEY: Final = "meter_key"
 

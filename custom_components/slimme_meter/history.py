@@ -262,6 +262,17 @@ class MergedHistory:
             history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
         )
 
+    def local_readings(self, series: Series) -> dict[int, int]:
+        """Return the P1 port's registers of a series: hour end -> thousandths."""
+        history = self.series.get(series)
+        if history is None:
+            return {}
+        return {
+            hour: value
+            for hour, (value, source) in history.values.items()
+            if source == LOCAL
+        }
+
     @property
     def pending(self) -> bool:
         """Return whether rows wait to be written (a write was stopped)."""

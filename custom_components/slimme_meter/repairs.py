@@ -1,6 +1,9 @@
 """Repairs for the remote path: read-out off, consent ended, another meter.
 
-And a failure of the remote path that has lasted more than a day.
+And a failure of the remote path that has lasted more than a day, energy
+that does not agree with the P1 port's, and registers whose consent is
+missing while the others are imported (an issue of its own, beside the
+path's state).
 
 Each issue says plainly that live P1 data keeps flowing; only the history
 import waits for the user.
@@ -8,6 +11,7 @@ import waits for the user.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
@@ -18,6 +22,7 @@ from homeassistant.helpers.selector import TextSelector
 from .const import (
     API_KEY_PATTERN,
     CONF_API_KEY,
+    CONF_GRANTS,
     CONF_REMOTE,
     CONF_TRUSTED_METERS,
     DOMAIN,
@@ -37,8 +42,10 @@ ISSUES: dict[RemoteState | str, str] = {
     RemoteState.CONSENT_ENDED: "consent_ended",
     RemoteState.NOT_REMOTELY_READABLE: "not_remotely_readable",
     "mismatch": "meter_mismatch",
+    "implausible": "remote_implausible",
     "failing": "remote_failing",
 }
+GRANT_MISSING = "grant_missing"
 
 
 def issue_id(kind: str, entry_id: str) -> str:
@@ -54,13 +61,20 @@ def sync_issues(
     mismatched_meter: str | None,
     *,
     failing: str | None = None,
+    implausible: str | None = None,
+    missing_grants: Collection[str] = (),
 ) -> None:
     """Raise the issue that matches the remote state; clear the others.
 
     ``failing`` is what the service answers when the same failure has
-    lasted more than a day.
+    lasted more than a day; ``implausible`` the energy both paths counted
+    when they disagree; ``missing_grants`` the registers the consent does
+    not cover (their own issue, while the others are imported).
     """
+    _sync_grants(hass, entry_id, title, missing_grants)
     active = ISSUES["mismatch"] if mismatched_meter else ISSUES.get(state or "")
+    if mismatched_meter and implausible:
+        active = ISSUES["implausible"]
     if active is None and failing is not None:
         active = ISSUES["failing"]
     for kind in ISSUES.values():
@@ -72,8 +86,8 @@ def sync_issues(
         "entry_id": entry_id,
         "meter_id": mismatched_meter or "",
     }
-    if failing:
-        data["reason"] = failing
+    if failing or implausible:
+        data["reason"] = failing or implausible
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -87,6 +101,28 @@ def sync_issues(
             "remote_meter": mismatched_meter or "",
         },
         data=data,
+    )
+
+
+def _sync_grants(
+    hass: HomeAssistant, entry_id: str, title: str, codes: Collection[str]
+) -> None:
+    """Raise or clear the issue of registers the consent does not cover."""
+    issue = issue_id(GRANT_MISSING, entry_id)
+    if not codes:
+        ir.async_delete_issue(hass, DOMAIN, issue)
+        return
+    listed = ", ".join(sorted(codes))
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue,
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=GRANT_MISSING,
+        translation_placeholders={"meter": title, "codes": listed},
+        data={"entry_id": entry_id, "reason": listed, "codes": listed},
     )
 
 
@@ -115,8 +151,10 @@ class RemoteRepairFlow(RepairsFlow):
         options = ["check_again", "disable_remote"]
         if self.kind == "consent_ended":
             options = ["new_key", "disable_remote"]
-        elif self.kind == "meter_mismatch":
+        elif self.kind in ("meter_mismatch", "remote_implausible"):
             options = ["trust_meter", "disable_remote"]
+        elif self.kind == GRANT_MISSING:
+            options = ["check_again", "skip_registers"]
         return self.async_show_menu(
             step_id="init",
             menu_options=options,
@@ -167,6 +205,18 @@ class RemoteRepairFlow(RepairsFlow):
         self._update_remote(**{CONF_TRUSTED_METERS: [*trusted, self.meter_id]})
         return self.async_create_entry(data={})
 
+    async def async_step_skip_registers(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Stop asking for the registers that are not granted."""
+        entry = self._entry()
+        missing = {code.strip() for code in self.reason.split(",")}
+        grants = entry.options.get(CONF_REMOTE, {}).get(CONF_GRANTS) or []
+        self._update_remote(
+            **{CONF_GRANTS: [code for code in grants if code not in missing]}
+        )
+        return self.async_create_entry(data={})
+
     async def async_step_new_key(
         self, user_input: dict[str, Any] | None = None
     ) -> RepairsFlowResult:
@@ -189,5 +239,7 @@ async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
     """Create the flow that fixes an issue."""
-    kind = next(kind for kind in ISSUES.values() if issue_id.startswith(kind))
+    kind = next(
+        kind for kind in (*ISSUES.values(), GRANT_MISSING) if issue_id.startswith(kind)
+    )
     return RemoteRepairFlow(kind, data or {})

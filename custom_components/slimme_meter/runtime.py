@@ -38,6 +38,7 @@ from .const import (
 from .history import MergedHistory, Series
 from .p1.decode import DecryptionError, Snapshot, TelegramError
 from .p1.reader import LinkState, P1Reader, Stream
+from .remote.anchor import Overlap
 from .remote.api import RemoteState
 from .remote.lifecycle import RemoteLifecycle
 from .remote.sync import RemoteSync
@@ -170,6 +171,8 @@ class MeterRuntime:
             remote.state if remote else None,
             remote.mismatched_meter if remote else None,
             failing=remote.last_error if remote and remote.failing else None,
+            implausible=_energy(remote.implausible) if remote else None,
+            missing_grants=remote.missing_grants if remote else (),
         )
         if remote is not None and remote.state is RemoteState.AUTH_FAILED:
             self.entry.async_start_reauth(
@@ -351,3 +354,13 @@ class MeterRuntime:
     def interval(self, group: str | None) -> float:
         """Return the minimum seconds between state writes of a group."""
         return self.intervals.get(group, 0.0) if group else 0.0
+
+
+def _energy(overlap: Overlap | None) -> str | None:
+    """Return what both paths counted, for the repair; None when they agree."""
+    if overlap is None:
+        return None
+    return (
+        f"{overlap.hours} h: P1 {overlap.local / 1000:.3f} kWh,"
+        f" {overlap.remote / 1000:.3f} kWh"
+    )

@@ -143,6 +143,21 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """Energy (Wh) or gas (litres) used in ``[start, end)``, both UTC.
+
+    For a source without register readings. A usage of one hour is a measured
+    hour; a longer one (a day or month total) is coarse: only its total is
+    known, and the hours inside it are estimated unless finer usages exist.
+    """
+
+    register: Register
+    start: datetime
+    end: datetime
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """A request the grid operator refused: its code and what that means.
 
@@ -167,6 +182,10 @@ class Batch:
     cursor: str | None = None
     more: bool = False
     meter_ids: frozenset[str] = field(default_factory=frozenset)
+    usages: Sequence[Usage] = ()  # a source without registers (anchor.py)
+    # Registers the consent does not cover (e.g. export not granted): the
+    # others are imported; the user is asked to grant the missing ones.
+    missing_grants: frozenset[str] = field(default_factory=frozenset)
 
 
 class Provider(Protocol):

@@ -70,6 +70,7 @@ class RemoteLifecycle:
             kind.name,
             config[CONF_API_KEY],
             config.get(CONF_BASE_URL),
+            config,
         )
         trusted = frozenset(config.get(CONF_TRUSTED_METERS, ()))
 

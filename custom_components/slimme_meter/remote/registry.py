@@ -7,13 +7,13 @@ the integration names a provider.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 
-from . import p4
+from . import leneda, p4
 from .api import Provider
 
 
@@ -23,16 +23,27 @@ class ProviderType:
 
     name: str
     default_base_url: str
-    create: Callable[[aiohttp.ClientSession, str, str], Provider]
+    # (session, API key, address, the remote path's options) -> provider
+    create: Callable[[aiohttp.ClientSession, str, str, Mapping[str, Any]], Provider]
     meter_matches: Callable[[str, str], bool]
+    # The config-flow step that asks what this provider needs beyond the
+    # key; None: its list of metering points is offered.
+    flow_step: str | None = None
 
 
 PROVIDERS: Final[dict[str, ProviderType]] = {
     p4.P4Provider.name: ProviderType(
         name=p4.P4Provider.name,
         default_base_url=p4.DEFAULT_BASE_URL,
-        create=p4.P4Provider,
+        create=lambda session, key, url, _: p4.P4Provider(session, key, url),
         meter_matches=p4.meter_matches,
+    ),
+    leneda.LenedaProvider.name: ProviderType(
+        name=leneda.LenedaProvider.name,
+        default_base_url=leneda.DEFAULT_BASE_URL,
+        create=leneda.LenedaProvider.from_options,
+        meter_matches=leneda.meter_matches,
+        flow_step="remote_leneda",
     ),
 }
 DEFAULT_PROVIDER: Final = p4.P4Provider.name
@@ -48,7 +59,10 @@ def create_provider(
     name: str | None,
     api_key: str,
     base_url: str | None,
+    options: Mapping[str, Any] | None = None,
 ) -> Provider:
-    """Build the stored provider with its key and address."""
+    """Build the stored provider with its key, address and other options."""
     kind = provider_type(name)
-    return kind.create(session, api_key, base_url or kind.default_base_url)
+    return kind.create(
+        session, api_key, base_url or kind.default_base_url, options or {}
+    )

@@ -30,6 +30,7 @@ from homeassistant.util import dt as dt_util
 from ..const import DOMAIN
 from ..history import MergedHistory, Series
 from ..tasks import cancel
+from .anchor import Overlap, UsageLedger
 from .api import (
     STOPPED_STATES,
     Batch,
@@ -56,6 +57,11 @@ SHORT_RETRIES = 5  # failures of one kind in a row before the wait grows further
 RETRY_MAX = 6 * 3600.0
 FAILING_FOR = timedelta(days=1)  # a failure this long is reported
 MAX_PAGES_PER_RUN = 10_000
+# Energy both paths measured must agree this well (or within the floor, in
+# Wh) once they overlap for a day, or the metering point is not this meter's.
+PLAUSIBLE_SHARE = 0.05
+PLAUSIBLE_FLOOR = 500
+PLAUSIBLE_HOURS = 24
 STORAGE_VERSION = 1
 
 
@@ -108,6 +114,10 @@ class RemoteSync:
         self.name = name
         self.failing_since: datetime | None = None
         self.imported: dict[str, Any] = {}
+        # A source without registers: its usages, anchored to the P1 port.
+        self.ledger = UsageLedger()
+        self.missing_grants: frozenset[str] = frozenset()
+        self.implausible: Overlap | None = None
         self._failure_kind: str | None = None
         self._failing_reported = False
         self._failures = 0
@@ -138,6 +148,8 @@ class RemoteSync:
             data = {}
         self.cursor = data.get("cursor")
         self.backfilled = bool(data.get("backfilled"))
+        self.ledger = UsageLedger.from_json(data.get("usages"))
+        self.missing_grants = frozenset(data.get("missing_grants") or ())
         if last := data.get("last_sync"):
             self.last_sync = dt_util.parse_datetime(last)
         if since := data.get("failing_since"):
@@ -159,6 +171,7 @@ class RemoteSync:
         """Sync now (an action, or the user fixed what stopped the path)."""
         if self.state in STOPPED_STATES or self.mismatched_meter:
             self.mismatched_meter = None
+            self.implausible = None
             self._set_state(
                 RemoteState.ACTIVE if self.backfilled else RemoteState.BACKFILLING
             )
@@ -270,6 +283,15 @@ class RemoteSync:
         changed = 0
         for series, readings in hourly([*batch.daily, *batch.readings]).items():
             changed += self.history.merge_remote(series, readings)
+        if not batch.more and batch.missing_grants != self.missing_grants:
+            self.missing_grants = batch.missing_grants
+            self._on_change()
+        if batch.usages:
+            self.ledger.add(batch.usages)
+            changed += self._anchor()
+            if not self._plausible():
+                await self._save()
+                return False
         self.readings_imported += changed
         run.changed += changed
         if changed:
@@ -297,6 +319,48 @@ class RemoteSync:
             return False
         await self._save()
         return True
+
+    def _anchor(self) -> int:
+        """Turn the usages kept into registers joined to the P1 port's."""
+        changed = 0
+        for register in {*self.ledger.fine, *self.ledger.coarse}:
+            series = SERIES[register]
+            readings = self.ledger.readings(
+                register, self.history.local_readings(series)
+            )
+            changed += self.history.merge_remote(series, readings)
+        return changed
+
+    def _plausible(self) -> bool:
+        """Check a source without meter numbers against the P1 port's energy.
+
+        Once both measured a day's hours, their energy must agree; if not,
+        the metering point is most likely not this meter's (import pauses
+        until the user confirms it or unlinks it).
+        """
+        register = Register.ELECTRICITY_IMPORT
+        overlap = self.ledger.overlap(
+            register, self.history.local_readings(SERIES[register])
+        )
+        if overlap.hours < PLAUSIBLE_HOURS or overlap.plausible(
+            PLAUSIBLE_SHARE, PLAUSIBLE_FLOOR
+        ):
+            return True
+        point = self.eans[0]
+        if self._meter_matches(point):
+            return True  # the user confirmed it despite the difference
+        self.implausible = overlap
+        self.mismatched_meter = point
+        _LOGGER.warning(
+            "Over %d hours measured by both paths, the P1 port counted %.3f kWh"
+            " and metering point %s %.3f kWh; history import is paused",
+            overlap.hours,
+            overlap.local / 1000,
+            point,
+            overlap.remote / 1000,
+        )
+        self._on_change()
+        return False
 
     def _count_imported(self, batch: Batch) -> None:
         """Keep what was imported, for diagnostics: range and hours per series."""
@@ -377,6 +441,8 @@ class RemoteSync:
                 "failing_since": (
                     self.failing_since.isoformat() if self.failing_since else None
                 ),
+                "usages": self.ledger.to_json(),
+                "missing_grants": sorted(self.missing_grants),
             }
         )
 
@@ -384,6 +450,7 @@ class RemoteSync:
         """Start over: the next sync backfills everything again."""
         self.cursor = None
         self.backfilled = False
+        self.ledger = UsageLedger()
         await self._save()
 
 

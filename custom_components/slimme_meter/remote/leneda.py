@@ -1,0 +1,372 @@
+"""Luxembourg's energy data hub, Leneda: quarter-hour energy of a metering point.
+
+Every request carries the user's API key (``X-API-KEY``) and Energy ID
+(``X-ENERGY-ID``), both from the user's profile in Leneda's web app. One
+operation is used::
+
+    GET /api/metering-points/{POD}/time-series
+        ?startDateTime=…Z&endDateTime=…Z&obisCode=1-1%3A1.29.0
+
+answering ``{"meteringPointCode", "obisCode", "intervalLength": "PT15M",
+"unit": "kW", "items": [{"value", "startedAt", "type", "version",
+"calculated"}]}``: the **average power** of each quarter hour from
+``startedAt`` (UTC). Energy is power times interval length. Leneda has no
+register readings; :mod:`.anchor` joins the energy to the P1 registers.
+
+Consent is granted per metering point (POD) and per OBIS code in Leneda's web
+app. There is no list of metering points: the user types the POD.
+
+Assumptions (the documentation leaves these open)
+-------------------------------------------------
+L1. A code that is not granted answers 200 with ``unit`` or
+    ``meteringPointCode`` null (``missing_grants``); with *no* code granted
+    the consent is gone. 404 means the POD is unknown or not (any longer)
+    shared with this Energy ID: the consent ended.
+L2. ``endDateTime`` is exclusive; items outside the asked window are ignored.
+L3. Several items for one quarter: the highest ``version`` wins (a
+    correction); of equal versions the later in the answer.
+L4. Only whole hours are imported: an hour lacking a quarter is a hole
+    (the merged history estimates it) until the quarter comes.
+L5. History: ``HISTORY_DAYS`` back at most; ``WINDOW_DAYS`` per request;
+    every sync reads the last ``REREAD_DAYS`` again, for late data and
+    corrections (new ``version``).
+L6. ``intervalLength`` is an ISO 8601 duration of whole minutes that divides
+    an hour; the unit of the electricity codes is ``kW`` (case-insensitive).
+L7. 401 refuses the key or Energy ID; 403 is an access restriction (Leneda
+    mentions geoblocking) and is treated the same way: the user acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+import json
+import re
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from .api import (
+    AuthError,
+    Batch,
+    ConsentEndedError,
+    InvalidResponseError,
+    MeteringPoint,
+    RateLimitedError,
+    Register,
+    UnavailableError,
+    UnexpectedStatusError,
+    UnreachableError,
+    Usage,
+)
+from .p4 import MAX_BODY_BYTES, parse_moment, parse_retry_after
+
+DEFAULT_BASE_URL: Final = "https://api.leneda.eu"
+TIME_SERIES_PATH: Final = "/api/metering-points/{pod}/time-series"
+API_KEY_HEADER: Final = "X-API-KEY"
+ENERGY_ID_HEADER: Final = "X-ENERGY-ID"
+
+CODE_IMPORT: Final = "1-1:1.29.0"
+CODE_EXPORT: Final = "1-1:2.29.0"
+CODES: Final[Mapping[str, Register]] = {
+    CODE_IMPORT: Register.ELECTRICITY_IMPORT,
+    CODE_EXPORT: Register.ELECTRICITY_EXPORT,
+}
+"""The OBIS codes read, and the register each one adds to."""
+
+POD_PATTERN: Final = re.compile(r"LU\d{31}")
+HISTORY_DAYS: Final = 730
+WINDOW_DAYS: Final = 30
+REREAD_DAYS: Final = 5
+PROBE_DAYS: Final = 7
+CURSOR_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+
+_DURATION_RE = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?")
+_HOUR = 3600
+
+
+def normalise_pod(text: str) -> str:
+    """Return a typed POD without blanks or dashes, in upper case."""
+    return re.sub(r"[\s-]", "", text).upper()
+
+
+def valid_pod(text: str) -> bool:
+    """Return whether a (normalised) POD has Leneda's form: LU and 31 digits."""
+    return POD_PATTERN.fullmatch(text) is not None
+
+
+def meter_matches(remote_meter: str, local_meter: str) -> bool:
+    """Return False: a POD never names the P1 meter, only the user can tell."""
+    return False
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(CURSOR_FORMAT)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+class LenedaProvider:
+    """Leneda's time series as a :class:`~.api.Provider`."""
+
+    name = "lu_leneda"
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        energy_id: str,
+        codes: Collection[str] = (CODE_IMPORT, CODE_EXPORT),
+        pods: Collection[str] = (),
+        timeout: float = 30,
+    ) -> None:
+        """Use ``session`` to read ``codes`` at ``base_url`` for ``energy_id``."""
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._headers = {
+            API_KEY_HEADER: api_key,
+            ENERGY_ID_HEADER: energy_id,
+            "Accept": "application/json",
+        }
+        self.codes = [code for code in CODES if code in codes]
+        self.pods = list(pods)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def from_options(
+        cls,
+        session: aiohttp.ClientSession,
+        api_key: str,
+        base_url: str,
+        options: Mapping[str, Any],
+    ) -> LenedaProvider:
+        """Build from the remote path's options (Energy ID, codes)."""
+        return cls(
+            session,
+            api_key,
+            base_url,
+            energy_id=str(options.get("energy_id", "")),
+            codes=options.get("grants") or (CODE_IMPORT, CODE_EXPORT),
+            pods=options.get("eans") or (),
+        )
+
+    async def metering_points(self) -> list[MeteringPoint]:
+        """Return the PODs already linked, once they could be read.
+
+        Leneda lists no metering points (the user types the POD); reading
+        the linked ones checks a new key.
+        """
+        for pod in self.pods:
+            await self.probe(pod)
+        return [MeteringPoint(pod, None, "electricity") for pod in self.pods]
+
+    async def probe(self, pod: str) -> frozenset[str]:
+        """Read the last days of every code; return the codes not granted.
+
+        Raises the typed errors of :mod:`.api` (a refused key, an unknown
+        POD) like a sync would.
+        """
+        end = _hour(datetime.now(UTC))
+        missing = set()
+        start = end - timedelta(days=PROBE_DAYS)
+        for code in self.codes:
+            if await self._series(pod, code, start, end) is None:
+                missing.add(code)
+        return frozenset(missing)
+
+    async def readings(self, eans: Collection[str], cursor: str | None) -> Batch:
+        """Return one window of quarter hours after ``cursor``, as hourly usage.
+
+        ``cursor`` is the end of the data read so far (UTC); each call reads
+        from ``REREAD_DAYS`` before it, at most ``WINDOW_DAYS``.
+        """
+        now = _hour(datetime.now(UTC))
+        oldest = now - timedelta(days=HISTORY_DAYS)
+        start = oldest
+        previous: datetime | None = None
+        if cursor:
+            previous = parse_moment(cursor, "cursor", "cursor")
+            start = max(previous - timedelta(days=REREAD_DAYS), oldest)
+        end = min(start + timedelta(days=WINDOW_DAYS), now)
+        usages: list[Usage] = []
+        missing: set[str] = set()
+        granted = 0
+        data_ends: list[datetime] = []
+        for pod in eans:
+            for code in self.codes:
+                hours = await self._series(pod, code, start, end)
+                if hours is None:
+                    missing.add(code)
+                    continue
+                granted += 1
+                usages.extend(
+                    Usage(CODES[code], hour, hour + timedelta(hours=1), value)
+                    for hour, value in sorted(hours.items())
+                )
+                if hours:
+                    data_ends.append(max(hours) + timedelta(hours=1))
+        if not granted:
+            raise ConsentEndedError(
+                "Leneda shares none of the asked-for OBIS codes of this metering"
+                " point with this Energy ID any longer"
+            )
+        more = end < now
+        if more:
+            new_cursor: datetime | None = end
+        else:
+            new_cursor = min(data_ends) if data_ends else previous
+            if previous is not None and new_cursor is not None:
+                new_cursor = max(new_cursor, previous)
+        return Batch(
+            usages=tuple(usages),
+            cursor=_stamp(new_cursor) if new_cursor else None,
+            more=more,
+            missing_grants=frozenset(missing),
+        )
+
+    # ---------------------------------------------------------------- HTTP
+
+    async def _series(
+        self, pod: str, code: str, start: datetime, end: datetime
+    ) -> dict[datetime, int] | None:
+        """Return Wh per complete hour in [start, end); None: not granted."""
+        path = TIME_SERIES_PATH.format(pod=quote(pod, safe=""))
+        query = "&".join(
+            f"{name}={quote(value, safe='')}"
+            for name, value in (
+                ("startDateTime", _stamp(start)),
+                ("endDateTime", _stamp(end)),
+                ("obisCode", code),
+            )
+        )
+        url = URL(f"{self._base_url}{path}?{query}", encoded=True)
+        where = f"time series {code}"
+        try:
+            async with self._session.get(
+                url, headers=self._headers, timeout=self._timeout
+            ) as response:
+                _check_status(response)
+                body = await _read_bounded(response)
+        except InvalidResponseError as err:
+            raise type(err)(f"{where}: {err}") from None
+        except TimeoutError as err:
+            raise UnreachableError(f"no answer from {self._base_url} in time") from err
+        except aiohttp.ClientError as err:
+            raise UnreachableError(f"cannot reach {self._base_url}: {err}") from err
+        return parse_series(_decode(body, where), code, start, end)
+
+
+def _check_status(response: aiohttp.ClientResponse) -> None:
+    status = response.status
+    if status == 401:
+        raise AuthError("API key or Energy ID refused (HTTP 401)")
+    if status == 403:
+        raise AuthError("access refused (HTTP 403): a restriction of Leneda's")
+    if status == 404:
+        raise ConsentEndedError(
+            "the metering point is unknown or no longer shared with this Energy ID"
+            " (HTTP 404)"
+        )
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status == 429:
+        raise RateLimitedError("too many requests (HTTP 429)", retry_after=retry_after)
+    if status >= 500:
+        raise UnavailableError(
+            f"service unavailable (HTTP {status})", retry_after=retry_after
+        )
+    if status != 200:
+        raise UnexpectedStatusError(f"unexpected HTTP status {status}")
+
+
+async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise InvalidResponseError(f"answer of {declared} bytes is too large")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidResponseError(f"answer exceeds {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _decode(body: bytes, where: str) -> Any:
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError) as err:
+        raise InvalidResponseError(f"{where}: answer is not valid JSON") from err
+
+
+def _invalid(where: str, what: str) -> InvalidResponseError:
+    return InvalidResponseError(f"{where}: {what}")
+
+
+def _interval(value: Any, where: str) -> int:
+    """Return an ``intervalLength`` in seconds (L6)."""
+    match = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+    seconds = (
+        int(match.group(1) or 0) * 3600 + int(match.group(2) or 0) * 60 if match else 0
+    )
+    if not seconds or _HOUR % seconds:
+        raise _invalid(where, f"intervalLength {value!r} does not divide an hour")
+    return seconds
+
+
+def parse_series(
+    document: Any, code: str, start: datetime, end: datetime
+) -> dict[datetime, int] | None:
+    """Return Wh per complete hour in [start, end); None when not granted (L1)."""
+    where = f"time series {code}"
+    if not isinstance(document, dict):
+        raise _invalid(where, "expected an object")
+    if document.get("unit") is None or document.get("meteringPointCode") is None:
+        return None
+    unit = document["unit"]
+    if not isinstance(unit, str) or unit.strip().lower() != "kw":
+        raise _invalid(where, f"unit {unit!r} is not kW")
+    seconds = _interval(document.get("intervalLength"), where)
+    items = document.get("items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise _invalid(where, "items is not a list")
+    quarters: dict[datetime, tuple[int, Decimal]] = {}
+    for index, raw in enumerate(items):
+        spot = f"{where} item {index}"
+        if not isinstance(raw, dict):
+            raise _invalid(spot, "expected an object")
+        moment = parse_moment(raw.get("startedAt"), spot, "startedAt")
+        value = raw.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise _invalid(spot, "value is not a number")
+        if value < 0:
+            raise _invalid(spot, "value is negative")
+        version = raw.get("version", 1)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise _invalid(spot, "version is not an integer")
+        if int(moment.timestamp()) % seconds:
+            raise _invalid(spot, f"startedAt {moment.isoformat()} is off the interval")
+        if not start <= moment < end:
+            continue
+        kept = quarters.get(moment)
+        if kept is None or version >= kept[0]:
+            quarters[moment] = (version, Decimal(value))
+    per_hour = _HOUR // seconds
+    sums: dict[datetime, tuple[int, Decimal]] = {}
+    for moment, (_, power) in quarters.items():
+        hour = _hour(moment)
+        count, total = sums.get(hour, (0, Decimal(0)))
+        sums[hour] = (count + 1, total + power)
+    factor = Decimal(seconds) / Decimal("3.6")  # kW over the interval -> Wh
+    return {
+        hour: int((total * factor).to_integral_value(rounding=ROUND_HALF_EVEN))
+        for hour, (count, total) in sums.items()
+        if count == per_hour
+    }

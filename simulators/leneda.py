@@ -1,0 +1,344 @@
+"""A simulated Leneda (Luxembourg's energy data hub) serving one household.
+
+The quarter hours come from :class:`~simulators.p4_data.P4History`, the same
+simulated household the P1 simulator renders as telegrams: the average power
+of each quarter hour is the difference of the meter's registers at its two
+ends (Wh x 4 / 1000 kW), so Leneda's energy equals the P1 registers' growth.
+Luxembourg keeps the same clock as Amsterdam, so the local days are the same.
+
+Served::
+
+    GET /api/metering-points/{pod}/time-series
+        ?startDateTime=YYYY-MM-DDTHH:MM:SSZ&endDateTime=…&obisCode=1-1:1.29.0
+
+with headers ``X-API-KEY`` and ``X-ENERGY-ID``; the answer is Leneda's
+documented ``{"meteringPointCode", "obisCode", "intervalLength", "unit",
+"items": [{"value", "startedAt", "type", "version", "calculated"}]}``, items
+with ``startDateTime <= startedAt < endDateTime``. Codes served: consumption
+``1-1:1.29.0`` and production ``1-1:2.29.0``.
+
+What the notes leave open, and how it is served (each can be switched):
+
+- a code the owner did not grant: 200 with ``unit`` and
+  ``meteringPointCode`` null and no items (:meth:`revoke` with a code);
+- consent withdrawn (the POD no longer shared): 404 (:meth:`revoke`);
+- a correction: the quarter hours of a day again with ``version`` 2, after
+  the first ones (:meth:`correct`);
+- missing quarter hours (:meth:`blank`);
+- a lag: only days up to ``last_day`` are served; :meth:`add_days` publishes
+  more;
+- answer shapes (``VARIANTS``): unsorted items, a lower-case unit;
+- faults: an HTTP status (with Retry-After), a cut-off body (:meth:`fail`).
+The error bodies are invented: Leneda documents none.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+import json
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from .cli import run, until_stopped
+from .meter import SimulatedMeter
+from .p4_data import AMSTERDAM, P4History, default_meter
+
+CODE_IMPORT = "1-1:1.29.0"
+CODE_EXPORT = "1-1:2.29.0"
+CODES = (CODE_IMPORT, CODE_EXPORT)
+DEFAULT_POD = "LU0000010133700000000000081434123"
+DEFAULT_API_KEY = "test-key"
+DEFAULT_ENERGY_ID = "LUXE-TE-ST-1234"
+TIME_SERIES = "/api/metering-points/{pod}/time-series"
+VARIANTS: dict[str, str] = {
+    "unsorted": "items newest first",
+    "lower_unit": "the unit as kw",
+}
+"""Answer shapes served instead of the documented one, by name."""
+
+
+@dataclass(slots=True)
+class _Fault:
+    status: int
+    retry_after: str | None = None
+    cut: bool = False
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LenedaSimulator:
+    """One metering point's quarter hours behind a simulated Leneda API."""
+
+    def __init__(
+        self,
+        meter: SimulatedMeter | None = None,
+        *,
+        history_days: int = 28,
+        first_day: date | None = None,
+        api_key: str = DEFAULT_API_KEY,
+        energy_id: str = DEFAULT_ENERGY_ID,
+        pod: str = DEFAULT_POD,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+    ) -> None:
+        """Serve ``history_days`` local days of ``meter`` from ``first_day``."""
+        if first_day is None:
+            if meter is None:
+                first_day = datetime.now(AMSTERDAM).date() - timedelta(
+                    days=history_days
+                )
+            else:
+                first_day = meter.time.astimezone(AMSTERDAM).date()
+        if meter is None:
+            meter = default_meter(first_day, seed=seed)
+        self.history = P4History(meter, first_day, history_days)
+        self.api_key = api_key
+        self.energy_id = energy_id
+        self.pod = pod
+        self.host = host
+        self.port = port
+        self.shared = True
+        """False: the owner stopped sharing the POD (404)."""
+        self.ungranted: set[str] = set()
+        """Codes not granted: answered with null unit and no items."""
+        self.variants: set[str] = set()
+        self.requests: list[dict[str, str]] = []
+        """The query of every request answered, oldest first."""
+        self._corrections: dict[date, float] = {}
+        self._blanks: set[datetime] = set()
+        self._faults: list[_Fault] = []
+        self._runner: web.AppRunner | None = None
+
+    # ----------------------------------------------------------- household
+
+    @property
+    def url(self) -> str:
+        """The API's base address."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def last_day(self) -> date:
+        """The newest local day served."""
+        return self.history.last_day
+
+    def add_days(self, count: int = 1) -> None:
+        """Publish ``count`` more days."""
+        self.history.extend(count)
+
+    def revoke(self, code: str | None = None) -> None:
+        """Stop sharing one code (granted no more), or the whole POD."""
+        if code is None:
+            self.shared = False
+        else:
+            self.ungranted.add(code)
+
+    def grant(self, code: str | None = None) -> None:
+        """Share one code again, or the POD."""
+        if code is None:
+            self.shared = True
+        else:
+            self.ungranted.discard(code)
+
+    def correct(self, day: date, factor: float = 1.1) -> None:
+        """Serve ``day`` again as version 2, every quarter scaled by ``factor``."""
+        self._corrections[day] = factor
+
+    def blank(self, start: datetime, quarters: int = 1) -> None:
+        """Leave out ``quarters`` quarter hours from ``start`` (UTC)."""
+        for index in range(quarters):
+            self._blanks.add(start + timedelta(minutes=15 * index))
+
+    def fail(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        retry_after: str | None = None,
+        cut: bool = False,
+    ) -> None:
+        """Answer the next ``count`` requests with ``status`` (or a cut body)."""
+        self._faults.extend(
+            _Fault(status, retry_after=retry_after, cut=cut) for _ in range(count)
+        )
+
+    def quarters(
+        self, code: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[tuple[datetime, Decimal, int]]:
+        """The quarter hours served for ``code``: (start, kW, version).
+
+        Only the days that overlap ``[start, end)`` when given.
+        """
+        result: list[tuple[datetime, Decimal, int]] = []
+        for registers in self.history:
+            if (end is not None and registers.times[0] >= end) or (
+                start is not None and registers.times[-1] <= start
+            ):
+                continue
+            values = registers.import_wh if code == CODE_IMPORT else registers.export_wh
+            factor = self._corrections.get(registers.day)
+            for index in range(len(registers.times) - 1):
+                moment = registers.times[index]
+                if moment in self._blanks:
+                    continue
+                wh = values[index + 1] - values[index]
+                result.append((moment, Decimal(wh) / 250, 1))
+                if factor is not None:
+                    scaled = int(wh * factor)
+                    result.append((moment, Decimal(scaled) / 250, 2))
+        return result
+
+    def hourly_wh(self, code: str) -> dict[int, int]:
+        """The energy of every complete hour served (hour start -> Wh)."""
+        latest: dict[datetime, Decimal] = {}
+        for start, power, _ in self.quarters(code):
+            latest[start] = power
+        hours: dict[int, list[Decimal]] = {}
+        for start, power in latest.items():
+            hours.setdefault(int(start.timestamp()) // 3600 * 3600, []).append(power)
+        return {
+            hour: int(sum(values) * 250)
+            for hour, values in hours.items()
+            if len(values) == 4
+        }
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _document(
+        self, code: str, start: datetime, end: datetime
+    ) -> dict[str, Any]:
+        if code in self.ungranted:
+            return {
+                "meteringPointCode": None,
+                "obisCode": None,
+                "intervalLength": None,
+                "unit": None,
+                "items": [],
+            }
+        items = [
+            {
+                "value": float(power),
+                "startedAt": _stamp(moment),
+                "type": "Actual",
+                "version": version,
+                "calculated": False,
+            }
+            for moment, power, version in self.quarters(code, start, end)
+            if start <= moment < end
+        ]
+        if "unsorted" in self.variants:
+            items.reverse()
+        return {
+            "meteringPointCode": self.pod,
+            "obisCode": code,
+            "intervalLength": "PT15M",
+            "unit": "kw" if "lower_unit" in self.variants else "kW",
+            "items": items,
+        }
+
+    @staticmethod
+    def _error(status: int, message: str) -> web.Response:
+        return web.json_response({"status": status, "message": message}, status=status)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer one time-series request."""
+        self.requests.append(dict(request.query))
+        if self._faults:
+            fault = self._faults.pop(0)
+            if fault.cut:
+                return web.Response(
+                    body=b'{"items": [', content_type="application/json"
+                )
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            response = self._error(fault.status, f"simulated HTTP {fault.status}")
+            response.headers.update(headers)
+            return response
+        if (
+            request.headers.get("X-API-KEY") != self.api_key
+            or request.headers.get("X-ENERGY-ID") != self.energy_id
+        ):
+            return self._error(401, "Unauthorized")
+        if request.match_info["pod"] != self.pod or not self.shared:
+            return self._error(404, "Metering point not found")
+        try:
+            start = datetime.fromisoformat(request.query["startDateTime"])
+            end = datetime.fromisoformat(request.query["endDateTime"])
+            code = request.query["obisCode"]
+        except (KeyError, ValueError) as err:
+            return self._error(400, f"bad query: {err}")
+        if start.tzinfo is None or end.tzinfo is None or start > end:
+            return self._error(400, "startDateTime and endDateTime must be UTC, ordered")
+        if code not in CODES:
+            return web.json_response(self._document_unknown())
+        body = json.dumps(self._document(code, start, end)).encode()
+        return web.Response(body=body, content_type="application/json")
+
+    @staticmethod
+    def _document_unknown() -> dict[str, Any]:
+        return {"meteringPointCode": None, "obisCode": None, "unit": None, "items": []}
+
+    async def start(self) -> None:
+        """Listen on ``host``:``port`` (port 0 picks a free one)."""
+        app = web.Application()
+        app.router.add_get(TIME_SERIES, self.handle)
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, self.host, self.port).start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.leneda",
+        description="A simulated Leneda API serving one household.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8098)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--key", default=DEFAULT_API_KEY)
+    parser.add_argument("--energy-id", default=DEFAULT_ENERGY_ID)
+    parser.add_argument("--pod", default=DEFAULT_POD)
+    parser.add_argument("--variant", action="append", choices=VARIANTS, default=[])
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    simulator = LenedaSimulator(
+        history_days=args.days,
+        api_key=args.key,
+        energy_id=args.energy_id,
+        pod=args.pod,
+        host=args.host,
+        port=args.port,
+    )
+    simulator.variants = set(args.variant)
+    await simulator.start()
+    print(f"Leneda API on {simulator.url} (POD {simulator.pod})", flush=True)
+    try:
+        await until_stopped()
+    finally:
+        await simulator.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator until interrupted."""
+    return run(_parser(), _serve, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
