@@ -173,7 +173,7 @@ class LenedaSimulator:
     def quarters(
         self, code: str, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, Decimal, int]]:
-        """The quarter hours served for ``code``: (start, kW, version).
+        """Return the quarter hours served for ``code``: (start, kW, version).
 
         Only the days that overlap ``[start, end)`` when given.
         """
@@ -197,10 +197,8 @@ class LenedaSimulator:
         return result
 
     def hourly_wh(self, code: str) -> dict[int, int]:
-        """The energy of every complete hour served (hour start -> Wh)."""
-        latest: dict[datetime, Decimal] = {}
-        for start, power, _ in self.quarters(code):
-            latest[start] = power
+        """Return the energy of every complete hour served (hour start -> Wh)."""
+        latest = {start: power for start, power, _ in self.quarters(code)}
         hours: dict[int, list[Decimal]] = {}
         for start, power in latest.items():
             hours.setdefault(int(start.timestamp()) // 3600 * 3600, []).append(power)
@@ -212,9 +210,7 @@ class LenedaSimulator:
 
     # ---------------------------------------------------------------- HTTP
 
-    def _document(
-        self, code: str, start: datetime, end: datetime
-    ) -> dict[str, Any]:
+    def _document(self, code: str, start: datetime, end: datetime) -> dict[str, Any]:
         if code in self.ungranted:
             return {
                 "meteringPointCode": None,
@@ -275,7 +271,7 @@ class LenedaSimulator:
         except (KeyError, ValueError) as err:
             return self._error(400, f"bad query: {err}")
         if start.tzinfo is None or end.tzinfo is None or start > end:
-            return self._error(400, "startDateTime and endDateTime must be UTC, ordered")
+            return self._error(400, "start and end must be UTC, in order")
         if code not in CODES:
             return web.json_response(self._document_unknown())
         body = json.dumps(self._document(code, start, end)).encode()
@@ -289,7 +285,7 @@ class LenedaSimulator:
         """Listen on ``host``:``port`` (port 0 picks a free one)."""
         app = web.Application()
         app.router.add_get(TIME_SERIES, self.handle)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self.host, self.port).start()
         self._runner = runner

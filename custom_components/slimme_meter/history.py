@@ -155,6 +155,15 @@ class SeriesHistory:
         self._dirty(self.hours[index - 1] + HOUR if index else hour_end)
         return True
 
+    def remove(self, hour_end: int) -> None:
+        """Forget one reading; its hour and the ones around it are estimated."""
+        index = bisect_left(self.hours, hour_end)
+        self._forget_sums(hour_end)
+        del self.hours[index]
+        del self.values[hour_end]
+        if self.hours:
+            self._dirty(self.hours[index - 1] + HOUR if index else self.hours[0])
+
     def drop_source(self, source: str) -> int:
         """Forget every reading of one source; return how many."""
         gone = [hour for hour, (_, src) in self.values.items() if src == source]
@@ -260,6 +269,27 @@ class MergedHistory:
         history = self._series(series)
         return sum(
             history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
+        )
+
+    def replace_remote(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> int:
+        """Make these the remote readings of a series; return how many changed.
+
+        For a source whose readings are derived anew each time (anchored
+        usage): a reading it no longer gives is forgotten, not kept stale.
+        """
+        history = self._series(series)
+        keep = {_epoch(hour_end): value for hour_end, value in readings}
+        stale = [
+            hour
+            for hour, (_, source) in history.values.items()
+            if source == REMOTE and hour not in keep
+        ]
+        for hour in stale:
+            history.remove(hour)
+        return len(stale) + sum(
+            history.put(hour, value, REMOTE) for hour, value in keep.items()
         )
 
     def local_readings(self, series: Series) -> dict[int, int]:

@@ -19,6 +19,8 @@ readings that join the registers the P1 port reported:
   readings. Segments with nothing known after them start where the one
   before ended, the first at zero: with no P1 reading at all the sums are
   right and ``state`` follows as soon as the first local register comes.
+  The reading at such an assumed end is left out, so the merged history
+  shows the hour there as estimated, never as measured.
 
 Every run of the sync anchors everything again, so readings written before
 the first P1 reading move to the meter's registers once there is one; the
@@ -58,6 +60,10 @@ class UsageLedger:
         """Start empty; :meth:`from_json` restores a stored ledger."""
         self.fine: dict[Register, dict[int, int]] = {}
         self.coarse: dict[Register, dict[tuple[int, int], int]] = {}
+
+    def __bool__(self) -> bool:
+        """Return whether any usage is kept."""
+        return any(self.fine.values()) or any(self.coarse.values())
 
     def add(self, usages: Iterable[Usage]) -> int:
         """Keep usages (a newer value of the same span replaces); count changes."""
@@ -143,6 +149,9 @@ class UsageLedger:
         times = sorted(local)
         count = len(segments)
         offsets: list[int | None] = [None] * count
+        # Where an offset is assumed (no energy in a hole), the reading at
+        # that end is left out: the hour there is estimated, never measured.
+        skip: set[tuple[int, int]] = set()
         for index in range(count - 1, -1, -1):
             points = segments[index]
             overlap = [(t, v) for t, v in points if t in local]
@@ -160,6 +169,7 @@ class UsageLedger:
                 known.append((first[0], first[1] + offset))
             if known:
                 offsets[index] = min(known)[1] - points[-1][1]
+                skip.add((index, len(points) - 1))
         result: list[tuple[datetime, int]] = []
         before: tuple[int, int] | None = None  # (time, register) last known
         for index, points in enumerate(segments):
@@ -170,10 +180,14 @@ class UsageLedger:
                 candidates = [before] if before is not None else []
                 if preceding >= 0:
                     candidates.append((times[preceding], local[times[preceding]]))
-                offset = max(candidates)[1] if candidates else 0
+                offset = 0
+                if candidates:
+                    offset = max(candidates)[1]
+                    skip.add((index, 0))
             result.extend(
                 (datetime.fromtimestamp(moment, UTC), value + offset)
-                for moment, value in points
+                for position, (moment, value) in enumerate(points)
+                if (index, position) not in skip
             )
             before = (points[-1][0], points[-1][1] + offset)
         return result

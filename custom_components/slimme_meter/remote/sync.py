@@ -328,7 +328,7 @@ class RemoteSync:
             readings = self.ledger.readings(
                 register, self.history.local_readings(series)
             )
-            changed += self.history.merge_remote(series, readings)
+            changed += self.history.replace_remote(series, readings)
         return changed
 
     def _plausible(self) -> bool:
@@ -441,9 +441,14 @@ class RemoteSync:
                 "failing_since": (
                     self.failing_since.isoformat() if self.failing_since else None
                 ),
-                "usages": self.ledger.to_json(),
-                "missing_grants": sorted(self.missing_grants),
             }
+            # Only a source without registers keeps its usages.
+            | ({"usages": self.ledger.to_json()} if self.ledger else {})
+            | (
+                {"missing_grants": sorted(self.missing_grants)}
+                if self.missing_grants
+                else {}
+            )
         )
 
     async def async_forget(self) -> None:

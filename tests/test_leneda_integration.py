@@ -1,0 +1,385 @@
+"""Leneda and the P1 port of one Luxembourg home through Home Assistant.
+
+The Leneda simulator serves the quarter hours of the same simulated household
+the P1 server renders as telegrams; the real recorder keeps the statistics.
+Leneda has no registers: its energy is anchored to the P1 registers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.slimme_meter.const import DOMAIN
+from custom_components.slimme_meter.history import Series
+from custom_components.slimme_meter.remote.api import RemoteState
+from custom_components.slimme_meter.repairs import async_create_fix_flow
+from custom_components.slimme_meter.runtime import MeterRuntime
+from simulators.leneda import (
+    CODE_EXPORT,
+    CODE_IMPORT,
+    DEFAULT_ENERGY_ID,
+    DEFAULT_POD,
+    LenedaSimulator,
+)
+from simulators.meter import SimulatedMeter
+from simulators.p4_data import default_meter
+from simulators.source import TelegramSource
+
+from .helpers import state_of, until
+from .remote_helpers import (
+    AMS,
+    REMOTE_PATH,
+    P1Server,
+    Row,
+    SyncRuns,
+    assert_consistent,
+    count_sync_runs,
+    jump,
+    start,
+    statistics_rows,
+    steady_p1,
+)
+
+pytestmark = [pytest.mark.usefixtures("socket_enabled")]
+
+FIRST_DAY = date(2025, 1, 6)
+DAYS = 3
+START = "2025-01-09T10:30:00+00:00"
+IMPORT_TOTAL = "sensor.electricity_meter_energy_import_total"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_mock: Any, enable_custom_integrations: None
+) -> None:
+    """The recorder starts before Home Assistant, as it must."""
+
+
+@pytest.fixture(autouse=True)
+async def luxembourg_home(hass: HomeAssistant) -> None:
+    await hass.config.async_set_time_zone("Europe/Luxembourg")
+
+
+@pytest.fixture(autouse=True)
+def steady_link() -> Generator[None]:
+    with steady_p1():
+        yield
+
+
+@pytest.fixture
+def runs() -> Generator[SyncRuns]:
+    with count_sync_runs() as recorded:
+        yield recorded
+
+
+@dataclass
+class Home:
+    meter: SimulatedMeter
+    leneda: LenedaSimulator
+    p1: P1Server
+    equipment_id: str
+
+    def entry(self, **remote: Any) -> MockConfigEntry:
+        return MockConfigEntry(
+            domain=DOMAIN,
+            version=2,
+            unique_id=self.equipment_id,
+            title="Smart meter",
+            data={
+                "connection": "network",
+                "host": "127.0.0.1",
+                "port": self.p1.port,
+                "specification": "5",
+                "equipment_id": self.equipment_id,
+            },
+            options={
+                "remote": {
+                    "provider": "lu_leneda",
+                    "api_key": "test-key",
+                    "base_url": self.leneda.url,
+                    "energy_id": DEFAULT_ENERGY_ID,
+                    "eans": [DEFAULT_POD],
+                    "grants": [CODE_IMPORT, CODE_EXPORT],
+                    "trusted_meters": [],
+                }
+                | remote
+            },
+        )
+
+    def registers(self, code: str = CODE_IMPORT) -> dict[int, int]:
+        """The meter's register (Wh) at every hour end Leneda covers."""
+        result: dict[int, int] = {}
+        for day in self.leneda.history:
+            values = day.import_wh if code == CODE_IMPORT else day.export_wh
+            for moment, value in zip(day.times, values, strict=True):
+                if moment.minute == 0:
+                    result[int(moment.timestamp())] = value
+        return result
+
+    async def send(self, hass: HomeAssistant, entry: MockConfigEntry) -> int:
+        """Send a telegram; return the import register it showed (Wh)."""
+        runtime: MeterRuntime = entry.runtime_data
+        seen = runtime.counters.received
+        await self.p1.send_now()
+        await until(lambda: runtime.counters.received > seen)
+        await hass.async_block_till_done()
+        return int(self.p1.meter.import_total_kwh * 1000)
+
+
+@asynccontextmanager
+async def home(
+    *, first_day: date = FIRST_DAY, days: int = DAYS, leneda_seed: int | None = None
+) -> AsyncGenerator[Home]:
+    meter = default_meter(first_day)
+    served = (
+        meter if leneda_seed is None else default_meter(first_day, seed=leneda_seed)
+    )
+    leneda = LenedaSimulator(served, first_day=first_day, history_days=days)
+    p1 = P1Server(TelegramSource("nl_dsmr5_gas", meter.copy()), interval=3600)
+    await leneda.start()
+    await p1.listen()
+    try:
+        yield Home(meter, leneda, p1, meter.equipment_id)
+    finally:
+        await p1.unlisten()
+        await leneda.stop()
+
+
+async def import_rows(
+    hass: HomeAssistant, house: Home, series: Series = Series.ELECTRICITY_IMPORT
+) -> list[Row]:
+    return await statistics_rows(hass, house.equipment_id, series)
+
+
+def by_end(rows: list[Row]) -> dict[int, tuple[float, float]]:
+    return {int(row[0].timestamp()) + 3600: (row[1], row[2]) for row in rows}
+
+
+def raised(hass: HomeAssistant, kind: str, entry: MockConfigEntry) -> bool:
+    registry = ir.async_get(hass)
+    return registry.async_get_issue(DOMAIN, f"{kind}_{entry.entry_id}") is not None
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_backfill_then_the_registers_join_the_p1_port(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    async with home() as house:
+        hole = datetime(2025, 1, 7, 9, 15, tzinfo=UTC)
+        house.leneda.blank(hole, 2)  # the hour from 09:00 lacks two quarters
+        entry = house.entry()
+        runtime = await start(hass, entry)
+        await runs.wait(1)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        rows = await import_rows(hass, house)
+        assert_consistent(rows)
+        truth = house.registers()
+        first = min(truth)
+        got = by_end(rows)
+        # No P1 reading yet: the sums are exact, the state counts from zero.
+        hole_end = int(hole.timestamp()) - 900 + 3600
+        hole_energy = truth[hole_end] - truth[hole_end - 3600]
+        for moment, value in truth.items():
+            if moment == hole_end:
+                continue  # the hole: estimated
+            expected = value - truth[first] - (hole_energy if moment > hole_end else 0)
+            assert round(got[moment][1] * 1000) == expected, moment
+
+        # P1 telegrams just after 11:00 and 12:00 (UTC) of the next day.
+        local = {}
+        for hour in (11, 12):
+            boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
+            jump(freezer, boundary + timedelta(seconds=30))
+            local[int(boundary.timestamp())] = await house.send(hass, entry)
+
+        # The next morning Leneda has the 9th: the paths overlap, and every
+        # remote register is the meter's, moved by the last P1 reading's 30 s.
+        house.leneda.add_days(1)
+        jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
+        await runs.wait(2)
+        truth = house.registers()
+        newest = max(local)
+        shift = local[newest] - truth[newest]
+        assert 0 <= shift < 100
+        rows = await import_rows(hass, house)
+        assert_consistent(rows)
+        got = by_end(rows)
+        for moment, value in truth.items():
+            if moment in local:
+                assert round(got[moment][0] * 1000) == local[moment]
+                continue
+            # Before the hole, the hole's energy is unknown (not invented):
+            # the older registers end where the newer ones begin, and the
+            # hour before the hole is estimated.
+            if moment == hole_end - 3600:
+                continue
+            ahead = hole_energy if moment < hole_end else 0
+            assert round(got[moment][0] * 1000) == value + shift + ahead, moment
+        # No spike: no hour carries more than the largest hour measured.
+        steps = [b[2] - a[2] for a, b in pairwise(rows)]
+        largest = max(b - a for a, b in pairwise(sorted(truth.values())))
+        assert max(steps) <= largest / 1000 + 0.001
+        diagnostics = runtime.history.summary() if runtime.history else {}
+        # The hour before the hole, in both registers; nothing else.
+        assert diagnostics["electricity_import"]["estimated"] == 1
+        assert diagnostics["electricity_export"]["estimated"] == 1
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_a_correction_is_taken_at_the_next_sync(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    async with home() as house:
+        entry = house.entry()
+        await start(hass, entry)
+        await runs.wait(1)
+        house.leneda.correct(date(2025, 1, 8), factor=1.5)
+        house.leneda.add_days(1)
+        jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
+        await runs.wait(2)
+        rows = await import_rows(hass, house)
+        assert_consistent(rows)
+        got = by_end(rows)
+        hourly = house.leneda.hourly_wh(CODE_IMPORT)
+        for hour_start, wh in hourly.items():
+            end = hour_start + 3600
+            assert round((got[end][1] - got[hour_start][1]) * 1000) == wh
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_consent_withdrawn_stops_the_import_and_p1_keeps_updating(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    async with home() as house:
+        entry = house.entry()
+        runtime = await start(hass, entry)
+        await runs.wait(1)
+        await house.send(hass, entry)
+        before = state_of(hass, IMPORT_TOTAL)
+        house.leneda.revoke()
+        await hass.services.async_call(
+            DOMAIN,
+            "sync_remote_history",
+            {"config_entry_id": entry.entry_id},
+            blocking=True,
+        )
+        await runs.wait(2)
+        assert runtime.remote_state is RemoteState.CONSENT_ENDED
+        assert state_of(hass, REMOTE_PATH) == "consent_ended"
+        assert raised(hass, "consent_ended", entry)
+        asked = len(house.leneda.requests)
+        # Days pass: nothing is fetched, the P1 port keeps updating.
+        jump(freezer, datetime(2025, 1, 11, 8, tzinfo=AMS))
+        await house.send(hass, entry)
+        assert len(house.leneda.requests) == asked
+        assert state_of(hass, IMPORT_TOTAL) != before
+        assert runtime.available
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_a_missing_grant_is_its_own_repair(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    async with home() as house:
+        house.leneda.revoke(CODE_EXPORT)
+        entry = house.entry()
+        runtime = await start(hass, entry)
+        await runs.wait(1)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        assert raised(hass, "grant_missing", entry)
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"grant_missing_{entry.entry_id}"
+        )
+        assert issue is not None
+        assert issue.translation_placeholders == {
+            "meter": "Smart meter",
+            "codes": CODE_EXPORT,
+        }
+        imported = await import_rows(hass, house)
+        assert len(imported) == DAYS * 24 + 1  # and the first hour start
+        exported = await import_rows(hass, house, Series.ELECTRICITY_EXPORT)
+        assert exported == []
+
+        # The owner grants it; "check again" imports it and clears the issue.
+        house.leneda.grant(CODE_EXPORT)
+        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+        flow.hass = hass
+        menu = await flow.async_step_init()
+        assert menu["menu_options"] == ["check_again", "skip_registers"]
+        await flow.async_step_check_again()
+        await runs.wait(2)
+        assert not raised(hass, "grant_missing", entry)
+        exported = await import_rows(hass, house, Series.ELECTRICITY_EXPORT)
+        assert len(exported) == DAYS * 24 + 1
+
+        # Revoked again: this time the user stops asking for it.
+        house.leneda.revoke(CODE_EXPORT)
+        await flow.async_step_check_again()
+        await runs.wait(3)
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"grant_missing_{entry.entry_id}"
+        )
+        assert issue is not None
+        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+        flow.hass = hass
+        await flow.async_step_skip_registers()
+        await hass.async_block_till_done()
+        assert entry.options["remote"]["grants"] == [CODE_IMPORT]
+        await until(lambda: not raised(hass, "grant_missing", entry))
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_energy_that_does_not_match_pauses_until_confirmed(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    with (
+        patch("custom_components.slimme_meter.remote.sync.PLAUSIBLE_HOURS", 2),
+        patch("custom_components.slimme_meter.remote.sync.PLAUSIBLE_FLOOR", 0),
+    ):
+        async with home(leneda_seed=7) as house:
+            entry = house.entry()
+            runtime = await start(hass, entry)
+            await runs.wait(1)
+            for hour in (11, 12, 13):
+                boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
+                jump(freezer, boundary + timedelta(seconds=30))
+                await house.send(hass, entry)
+            house.leneda.add_days(1)
+            jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
+            await runs.wait(2)
+            assert runtime.remote is not None
+            assert runtime.remote.mismatched_meter == DEFAULT_POD
+            assert not runtime.remote.delivering
+            assert raised(hass, "remote_implausible", entry)
+            assert not raised(hass, "meter_mismatch", entry)
+            issue = ir.async_get(hass).async_get_issue(
+                DOMAIN, f"remote_implausible_{entry.entry_id}"
+            )
+            assert issue is not None
+            assert issue.data["reason"].startswith("2 h: P1 ")
+            flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+            flow.hass = hass
+            menu = await flow.async_step_init()
+            assert menu["menu_options"] == ["trust_meter", "disable_remote"]
+            await flow.async_step_trust_meter()
+            await hass.async_block_till_done()
+            assert entry.options["remote"]["trusted_meters"] == [DEFAULT_POD]
+            await until(lambda: entry.runtime_data.remote is not None)
+            await until(
+                lambda: (
+                    entry.runtime_data.remote.state is RemoteState.ACTIVE
+                    and not raised(hass, "remote_implausible", entry)
+                )
+            )
