@@ -15,7 +15,15 @@ from simulators.p4 import P4Simulator
 from .server import TelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_TELEGRAMS = Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams"
+# ../shared next to the repository (also from a git worktree inside it).
+SHARED_TELEGRAMS = next(
+    (
+        folder / "shared" / "fixtures" / "telegrams"
+        for folder in Path(__file__).parents[1:]
+        if (folder / "shared" / "fixtures" / "telegrams").is_dir()
+    ),
+    Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams",
+)
 
 # The fault soak runs on request only: scripts/test soak.
 collect_ignore = [] if os.environ.get("SLIMME_LANE") == "soak" else ["soak"]
