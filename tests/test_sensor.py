@@ -190,3 +190,22 @@ def test_every_sample_decodes_or_is_rejected(path: Path) -> None:
         return
     spec, snapshot = found
     assert len(snapshot.objects) >= 8, spec.id
+
+
+async def test_lines_read_leniently_are_counted(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = await _load(hass, server, SAMPLES["eon_hungary_ff_padding"].read_bytes())
+    runtime = entry.runtime_data
+    assert runtime.counters.lenient_lines == 2  # the header and the text message
+    assert runtime.counters.rejected == 0
+    assert runtime.reader.decoder.checksum == "crc16_arc"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_checksum_a_meter_uses_is_kept(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = await _load(hass, server, SAMPLES["holley_crc_x25"].read_bytes())
+    assert entry.runtime_data.reader.decoder.checksum == "crc16_x25"
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -71,6 +71,7 @@ class Counters:
     received: int = 0
     rejected: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    lenient_lines: int = 0  # lines read without their bytes outside ASCII
     reconnects: int = 0
     history: deque[tuple[datetime, str, str | None]] = field(
         default_factory=lambda: deque(maxlen=20)
@@ -283,6 +284,7 @@ class MeterRuntime:
         previous, self.snapshot = self.snapshot, snapshot
         self.last_telegram = dt_util.utcnow()
         self.counters.received += 1
+        self.counters.lenient_lines += snapshot.lenient
         self._consecutive_rejects = 0
         if self.history is not None:
             self._record_history(snapshot, self.history)
