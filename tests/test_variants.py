@@ -302,3 +302,21 @@ async def test_detection_finds_every_kind(server: TelegramServer, kind: str) -> 
         assert found.spec.id == spec_id
     assert found.snapshot.generic < len(found.snapshot.objects)
     assert found.snapshot.value("1.8.1") or found.snapshot.total(1) is not None
+
+
+def test_a_damaged_digit_drops_its_line_alone() -> None:
+    # The meter's own CRC covers the damaged byte: the telegram is whole.
+    damaged = with_crc(
+        body(V5).replace(b"1-0:1.8.1(000004.426", b"1-0:1.8.1(0000\xb4.426")
+    )
+    decoder = Decoder(SPECS["5"])
+    snapshot = decoder.decode(damaged)
+    assert (snapshot.lenient, snapshot.dropped) == (1, 1)
+    assert "1.8.1" not in snapshot.objects
+    assert snapshot.value("1.8.2") == Decimal("2.399")
+    assert snapshot.value("1.7.0") == Decimal("0.244")
+    # No sum of the remaining tariffs, which would be too low.
+    assert snapshot.total(1) is None
+    assert snapshot.total(2) is None
+    # The next telegram is whole again.
+    assert decoder.decode(V5).total(1) == Decimal("6.825")

@@ -291,7 +291,9 @@ class Snapshot:
     generic: int = 0
     """Lines the specification does not describe, read by OBIS code instead."""
     lenient: int = 0
-    """Lines with bytes outside ASCII, read without them (or dropped)."""
+    """Lines with bytes outside ASCII, read without them or dropped."""
+    dropped: int = 0
+    """Lines dropped for bytes outside ASCII inside their values."""
 
     def value(self, code: str) -> Any:
         """Return the value of the line with this OBIS code, if present."""
@@ -310,6 +312,8 @@ class Snapshot:
         total = objects.get(_TOTALS[direction])
         if total is not None:
             return total.value  # type: ignore[no-any-return]
+        if self.dropped:
+            return None  # a tariff line may be missing: no sum that is too low
         values = [
             obj.value for code in _TARIFFS[direction] if (obj := objects.get(code))
         ]
@@ -329,6 +333,37 @@ class Snapshot:
         return None
 
 
+# Bytes outside ASCII that carry no value: padding (E.ON Hungary, Holley).
+_PADDING = dict.fromkeys(range(0x80, 0x100)) | {0: None}
+
+
+def lenient_text(data: bytes) -> tuple[str, int, int]:
+    """Return a telegram's text with its bytes outside ASCII dealt with.
+
+    The header line keeps its ASCII characters; ``m`` followed by 0xB3 is
+    ``m3``; a value group of nothing but 0xFF (or NUL) padding is empty. Any
+    other line with such a byte is dropped: a damaged digit would make a wrong
+    value. Returns the text, the lines with such bytes, and how many of those
+    were dropped.
+    """
+    lines = data.decode("latin-1").split("\n")
+    lenient = dropped = 0
+    for index, line in enumerate(lines):
+        if line.isascii():
+            continue
+        lenient += 1
+        if index == 0:
+            lines[0] = line.translate(_PADDING)
+            continue
+        kept = _PADDED_GROUP.sub("()", line.replace("m\xb3", "m3"))
+        if not kept.isascii():
+            dropped += 1
+            kept = ""
+        lines[index] = kept
+    return "\n".join(lines), lenient, dropped
+
+
+_PADDED_GROUP = re.compile(r"\([\xff\x00]+\)")
 # Distinct OBIS ids whose parser is kept (a meter sends some 20 to 60).
 MAX_PARSERS = 256
 _ID_RE = re.compile(r"^(\d+)-(\d+):([0-9.]+)")
@@ -438,17 +473,9 @@ class Decoder:
         raise ChecksumError(f"checksum {given.decode()} does not match")
 
     def _parse_lenient(self, data: bytes) -> Snapshot:
-        """Parse a telegram holding bytes outside ASCII, each such line without them."""
-        lines = data.decode("latin-1").split("\n")
-        lenient = 0
-        for index, line in enumerate(lines):
-            if not line.isascii():
-                lenient += 1
-                # 0xB3 is the superscript three of m³; other bytes are padding.
-                kept = line.replace("\xb3", "3")
-                lines[index] = "".join(char for char in kept if char.isascii())
-        snapshot = self._parse("\n".join(lines))
-        return replace(snapshot, lenient=lenient)
+        """Parse a telegram holding bytes outside ASCII (see lenient_text)."""
+        text, lenient, dropped = lenient_text(data)
+        return replace(self._parse(text), lenient=lenient, dropped=dropped)
 
     def _decrypt(self, frame: bytes) -> bytes:
         try:
