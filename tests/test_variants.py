@@ -18,7 +18,7 @@ from custom_components.slimme_meter.p1.decode import (
     crc16_x25,
     read_generic,
 )
-from custom_components.slimme_meter.p1.detect import classify, detect
+from custom_components.slimme_meter.p1.detect import DetectError, classify, detect
 from custom_components.slimme_meter.p1.framing import QUIET_GAP, PlainFramer
 from custom_components.slimme_meter.p1.specs import SPECS
 
@@ -320,3 +320,42 @@ def test_a_damaged_digit_drops_its_line_alone() -> None:
     assert snapshot.total(2) is None
     # The next telegram is whole again.
     assert decoder.decode(V5).total(1) == Decimal("6.825")
+
+
+def test_a_quiet_line_ends_a_started_telegram_only_when_asked() -> None:
+    framer = PlainFramer()
+    assert framer.flush(1.0) is None  # nothing started
+    assert framer.feed(NO_END, 1.0) == []
+    assert framer.flush(1.0 + QUIET_GAP / 2) is None  # not quiet yet
+    assert framer.flush(1.0 + QUIET_GAP) == NO_END
+    assert framer.flush(5.0) is None
+    assert framer.feed(body(V5)[:100], 6.0) == []
+    assert framer.feed(body(V5)[100:], 6.1) == []  # ends at '!', CRC to come
+    assert framer.flush(9.0) is None  # '!' arrived: not a telegram without end
+
+
+async def test_detection_takes_one_telegram_without_end_marker(
+    server: TelegramServer,
+) -> None:
+    """A DSMR 2.2 meter sends every 10 s: one telegram in the window is enough."""
+    task = asyncio.create_task(
+        detect(Endpoint(host="127.0.0.1", port=server.port), 1.5)
+    )
+    await server.wait_client()
+    await server.send(NO_END)
+    found = await task
+    assert found.spec.id == "dsmr_2_2"
+    assert found.snapshot.value("1.8.1") == Decimal("1.001")
+
+
+async def test_detection_refuses_noise_without_end_marker(
+    server: TelegramServer,
+) -> None:
+    task = asyncio.create_task(
+        detect(Endpoint(host="127.0.0.1", port=server.port), 1.0)
+    )
+    await server.wait_client()
+    await server.send(b"/XYZ5\r\n\r\nno telegram here\r\n")
+    with pytest.raises(DetectError) as caught:
+        await task
+    assert caught.value.reason == "invalid_telegrams"

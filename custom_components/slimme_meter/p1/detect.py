@@ -149,7 +149,14 @@ async def listen(
                 if last_error is not None and received > _WRONG_SETTINGS_BYTES:
                     break
     except TimeoutError:
-        pass
+        # A meter that ends its telegrams with nothing (DSMR 2.2) may have
+        # sent one whole telegram in this window: take it if the line is quiet.
+        plain = framers[0]
+        if isinstance(plain, PlainFramer) and (whole := plain.flush(loop.time())):
+            try:
+                return _identify(whole, serial, spec, key, auth_key)
+            except TelegramError as err:
+                last_error = last_error or err
     except OSError as err:
         raise DetectError("cannot_connect") from err
     finally:

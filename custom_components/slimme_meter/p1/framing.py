@@ -69,6 +69,15 @@ class PlainFramer:
             del buffer[:end]
             fresh -= end
 
+    def flush(self, now: float) -> bytes | None:
+        """Return a started telegram without '!' once the line went quiet."""
+        buffer = self._buffer
+        if buffer[:1] != b"/" or b"!" in buffer or now - self._last < QUIET_GAP:
+            return None
+        frame = bytes(buffer)
+        buffer.clear()
+        return frame
+
 
 class EncryptedFramer:
     """Frame DLMS general-global-cipher frames (length-prefixed, binary)."""
