@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest.mock import patch
 
+from homeassistant.core import HomeAssistant
 import pytest
 
+from custom_components.slimme_meter import runtime as runtime_module
 from custom_components.slimme_meter.p1.connection import Endpoint
 from custom_components.slimme_meter.p1.decode import (
     ChecksumError,
@@ -23,7 +26,7 @@ from custom_components.slimme_meter.p1.framing import QUIET_GAP, PlainFramer
 from custom_components.slimme_meter.p1.specs import SPECS
 
 from .conftest import FIXTURES
-from .helpers import V5, body, with_crc
+from .helpers import V5, body, meter_entry, setup_meter, with_crc
 from .server import TelegramServer
 
 NO_END = (FIXTURES / "dsmr_2_2_no_end_marker.txt").read_bytes()
@@ -359,3 +362,40 @@ async def test_detection_refuses_noise_without_end_marker(
     with pytest.raises(DetectError) as caught:
         await task
     assert caught.value.reason == "invalid_telegrams"
+
+
+class _History:
+    """Records what the runtime hands to the merged history."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, datetime, Decimal]] = []
+
+    def record_local(self, series: str, at: datetime, value: Decimal) -> bool:
+        self.recorded.append((series, at, value))
+        return False
+
+
+async def test_an_hour_boundary_waits_for_a_whole_telegram(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = meter_entry(server.port)
+    assert await setup_meter(hass, entry)
+    runtime = entry.runtime_data
+    decoder = Decoder(SPECS["5"])
+    damaged = decoder.decode(
+        with_crc(body(V5).replace(b"1-0:1.8.1(000004.426", b"1-0:1.8.1(0000\xb4.426"))
+    )
+    whole = decoder.decode(V5)
+    history = _History()
+    hour = 3600 * 493_000
+    with patch(f"{runtime_module.__name__}.time.time", return_value=hour + 5.0):
+        runtime._record_history(damaged, history)  # type: ignore[arg-type]
+        assert history.recorded == []
+        runtime._record_history(whole, history)  # type: ignore[arg-type]
+        runtime._record_history(whole, history)  # type: ignore[arg-type]
+    at = datetime.fromtimestamp(hour, UTC)
+    assert [(when, value) for _, when, value in history.recorded] == [
+        (at, Decimal("6.825")),
+        (at, Decimal("2.444")),
+    ]
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -230,7 +230,9 @@ class MeterRuntime:
         now = time.time()
         hour = int(now) // 3600
         changed = False
-        if hour != self._hour:
+        # A telegram that lost a line to a damaged byte leaves the hour's
+        # boundary to the next whole one (a second later).
+        if hour != self._hour and not snapshot.dropped:
             self._hour = hour
             if now - hour * 3600 <= BOUNDARY_TOLERANCE:
                 boundary = datetime.fromtimestamp(hour * 3600, UTC)
