@@ -21,6 +21,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers import selector as ha_selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -118,6 +119,23 @@ def _list_ports() -> list[SelectOptionDict]:
         label = f"{path} - {port.description}" if port.description else path
         options.append(SelectOptionDict(value=path, label=label))
     return sorted(options, key=lambda option: "/by-id/" not in option["value"])
+
+
+# Home Assistant's serial port selector (2026.5+) lists local ports and the
+# serial proxy ports of ESPHome devices (esphome-hass://…); serialx opens both.
+_SERIAL_PORT_SELECTOR: Any = getattr(ha_selector, "SerialPortSelector", None)
+
+
+async def _port_selector(hass: Any) -> Any:
+    """Return the selector for a serial port: Home Assistant's where it has one."""
+    if _SERIAL_PORT_SELECTOR is not None:
+        return _SERIAL_PORT_SELECTOR()
+    ports = await hass.async_add_executor_job(_list_ports)
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=ports, custom_value=True, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
 
 
 class RemoteSteps:
@@ -382,16 +400,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
             }
             if (result := await self._async_find_meter(errors)) is not None:
                 return result
-        ports = await self.hass.async_add_executor_job(_list_ports)
         schema = vol.Schema(
             {
-                vol.Required(CONF_SERIAL_PORT): SelectSelector(
-                    SelectSelectorConfig(
-                        options=ports,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
-                    )
-                ),
+                vol.Required(CONF_SERIAL_PORT): await _port_selector(self.hass),
                 vol.Required(CONF_SPEC, default=SPEC_AUTO): _spec_selector(),
             }
         )
@@ -558,12 +569,7 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
                     )
         fields: dict[Any, Any] = {}
         if serial:
-            ports = await self.hass.async_add_executor_job(_list_ports)
-            fields[vol.Required(CONF_SERIAL_PORT)] = SelectSelector(
-                SelectSelectorConfig(
-                    options=ports, custom_value=True, mode=SelectSelectorMode.DROPDOWN
-                )
-            )
+            fields[vol.Required(CONF_SERIAL_PORT)] = await _port_selector(self.hass)
         else:
             fields[vol.Required(CONF_HOST)] = TextSelector()
             fields[vol.Required(CONF_PORT)] = NumberSelector(
