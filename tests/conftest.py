@@ -15,7 +15,12 @@ from simulators.p4 import P4Simulator
 from .server import TelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_TELEGRAMS = Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams"
+# ../shared next to the repository (or next to a directory holding it).
+SHARED_TELEGRAMS = next(
+    parent / "shared" / "fixtures" / "telegrams"
+    for parent in Path(__file__).parents
+    if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+)
 
 # The fault soak runs on request only: scripts/test soak.
 collect_ignore = [] if os.environ.get("SLIMME_LANE") == "soak" else ["soak"]
