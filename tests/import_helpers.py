@@ -46,7 +46,7 @@ def add_external(
         if has_sum
         else StatisticMeanType.ARITHMETIC,
         "name": statistic_id.split(":")[1].replace("_", " "),
-        "source": statistic_id.split(":")[0],
+        "source": statistic_id.split(":", maxsplit=1)[0],
         "statistic_id": statistic_id,
         "unit_of_measurement": unit,
     }

@@ -6,8 +6,8 @@ register at each hour boundary as hours complete, the remote path adds the
 grid operator's readings. Where both have an hour, the local reading wins
 (differences are counted); the remote path fills every hour the local one
 lacks. History imported from another integration's statistics ranks lowest
-and fills only hours neither path has. Register values are kept as integers in thousandths (Wh, litres), so
-merging and sums are exact.
+and fills only hours neither path has. Register values are kept as integers
+in thousandths (Wh, litres), so merging and sums are exact.
 
 Each statistics row covers one hour: `state` is the register at the hour's
 end, `sum` the consumption since the first known reading. A register that
@@ -221,8 +221,10 @@ class MergedHistory:
             history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
         )
 
-    def merge_imported(self, series: Series, readings: Iterable[tuple[int, int]]) -> int:
-        """Add imported readings (hour end epoch, thousandths); return how many changed."""
+    def merge_imported(
+        self, series: Series, readings: Iterable[tuple[int, int]]
+    ) -> int:
+        """Add imported readings (hour end, thousandths); return how many changed."""
         history = self._series(series)
         return sum(history.put(hour, value, IMPORTED) for hour, value in readings)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import groupby
+from itertools import groupby, pairwise
 from typing import Any
 
 from homeassistant.components.recorder.statistics import (
@@ -146,9 +146,9 @@ def _metadata_unit(metadata: Any) -> str | None:
 
 async def async_candidates(hass: HomeAssistant) -> dict[Series, list[Candidate]]:
     """Return, per series, the statistics with a sum in a unit it can take."""
-    found: dict[str, tuple[int, Any]] = await get_instance(
-        hass
-    ).async_add_executor_job(lambda: get_metadata(hass, statistic_type="sum"))
+    found: dict[str, tuple[int, Any]] = await get_instance(hass).async_add_executor_job(
+        lambda: get_metadata(hass, statistic_type="sum")
+    )
     result: dict[Series, list[Candidate]] = {series: [] for series in Series}
     for statistic_id, (_, metadata) in sorted(found.items()):
         if metadata.get("source") == DOMAIN or not metadata.get("has_sum"):
@@ -217,7 +217,7 @@ def plan(series: Series, source: SourceRows, history: SeriesHistory) -> SeriesPl
     # A drop of the state: a reset or a replaced meter.
     result.drops = [
         hour
-        for previous, hour in zip(hours, hours[1:], strict=False)
+        for previous, hour in pairwise(hours)
         if previous in states and hour in states and states[hour] < states[previous]
     ]
     result.register = bool(states) and len(result.drops) <= max(
@@ -288,9 +288,7 @@ async def async_plan(
 
 async def async_apply(history: MergedHistory, plans: list[SeriesPlan]) -> int:
     """Add the planned readings and write the statistics; return hours changed."""
-    changed = sum(
-        history.merge_imported(item.series, item.readings) for item in plans
-    )
+    changed = sum(history.merge_imported(item.series, item.readings) for item in plans)
     await history.async_write()
     return changed
 
