@@ -26,7 +26,12 @@ from simulators.source import ManualClock, TelegramSource
 from simulators.telegram import crc16, fixed, render_telegram, timestamp
 
 AMS = ZoneInfo("Europe/Amsterdam")
-TELEGRAMS = Path(__file__).parents[3] / "shared" / "fixtures" / "telegrams"
+# ../shared next to the repository (or next to a directory holding it).
+TELEGRAMS = next(
+    parent / "shared" / "fixtures" / "telegrams"
+    for parent in Path(__file__).parents
+    if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+)
 
 MOMENTS = {
     "winter_day": datetime(2025, 1, 6, 9, 17, 3, tzinfo=UTC),
