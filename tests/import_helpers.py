@@ -34,7 +34,7 @@ def add_external(
     hass: HomeAssistant,
     statistic_id: str,
     unit: str,
-    rows: Iterable[tuple[datetime, float, float]],
+    rows: Iterable[tuple[datetime, float, float | None]],
     *,
     unit_class: str | None = None,
     has_sum: bool = True,

@@ -279,6 +279,9 @@ def test_plan_of_runs_between_and_after_our_hours() -> None:
     assert alone.register
     assert alone.join is None
     assert plan(IMPORT, SourceRows("x:y"), ours).readings == []
+    # A state only after our first hour: nothing to compare at the join.
+    source.states = {23 * HOUR: 9_000}
+    assert plan(IMPORT, source, ours).join is None
 
 
 def test_a_daily_utility_meter_is_no_register() -> None:

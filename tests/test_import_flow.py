@@ -31,6 +31,7 @@ T0 = datetime(2026, 5, 1, tzinfo=UTC)
 HW_IMPORT = "homewizard_like:p1_import"
 HW_EXPORT = "homewizard_like:p1_export"
 GAS = "other:gas"
+EMPTY = "other:no_sums"
 IMPORT_SID = statistic_id(V5_ID, Series.ELECTRICITY_IMPORT)
 GAS_SID = statistic_id(V5_ID, Series.GAS)
 
@@ -88,6 +89,8 @@ async def _sources(hass: HomeAssistant) -> None:
         [(T0 + hour * H, 3000 + 0.1 * hour, 0.1 * hour) for hour in range(24)],
         unit_class="volume",
     )
+    # Rows without a sum (a statistic that stopped being one) are skipped.
+    add_external(hass, EMPTY, "kWh", [(T0, 1.0, None)], unit_class="energy")
     await async_wait_recording_done(hass)
 
 
@@ -159,8 +162,8 @@ async def test_options_import_with_another_gas_meter_and_the_dashboard(
     result = await _open(hass, entry)
     assert_form(result, "import_history", None)
     assert _options(result) == {
-        "electricity_import": [HW_EXPORT, HW_IMPORT],
-        "electricity_export": [HW_EXPORT, HW_IMPORT],
+        "electricity_import": [HW_EXPORT, HW_IMPORT, EMPTY],
+        "electricity_export": [HW_EXPORT, HW_IMPORT, EMPTY],
         "gas": [GAS],
         "water": [GAS],
     }
@@ -222,11 +225,18 @@ async def test_options_preview_then_import(
 ) -> None:
     entry = await _loaded(hass, server)
     await _sources(hass)
+    # The Energy dashboard runs but was never set up.
+    assert await async_setup_component(hass, "energy", {})
     result = await _open(hass, entry)
-    result = await _submit(hass, result, {"electricity_import": HW_IMPORT})
+    result = await _submit(
+        hass, result, {"electricity_import": HW_IMPORT, "electricity_export": EMPTY}
+    )
     assert_form(result, "import_preview", None)
     assert list(result["data_schema"].schema) == []  # no Energy dashboard here
     assert result["description_placeholders"]["dashboard"] == "-"
+    assert result["description_placeholders"]["table"].splitlines()[1] == (
+        f"| {EMPTY} | - | - | 0 | 0 | 0 | 0.000 kWh | - |"
+    )
     result = await _submit(hass, result, {})
     assert result["type"] is FlowResultType.ABORT
     assert result["description_placeholders"] == {"hours": "20", "dashboard": "0"}

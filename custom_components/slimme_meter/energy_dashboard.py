@@ -47,13 +47,10 @@ async def async_repoint(
     return result
 
 
-def _replace(node: Any, replacements: Mapping[str, str], result: Repointed) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _replace(item, replacements, result)
-        return
-    if not isinstance(node, dict):
-        return
+def _replace(
+    node: dict[str, Any], replacements: Mapping[str, str], result: Repointed
+) -> None:
+    """Replace in one source and the flows it lists (a legacy grid source)."""
     for key, value in list(node.items()):
         if key in ("stat_energy_from", "stat_energy_to") and value in replacements:
             if _priced(node, key):
@@ -61,8 +58,10 @@ def _replace(node: Any, replacements: Mapping[str, str], result: Repointed) -> N
             else:
                 node[key] = replacements[value]
                 result.replaced.append(value)
-        elif isinstance(value, (list, dict)):
-            _replace(value, replacements, result)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _replace(item, replacements, result)
 
 
 def _priced(source: dict[str, Any], key: str) -> bool:
