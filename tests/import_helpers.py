@@ -14,6 +14,7 @@ from homeassistant.components.recorder.models import (
 )
 from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
+    async_import_statistics,
     statistics_during_period,
 )
 from homeassistant.core import HomeAssistant
@@ -39,20 +40,24 @@ def add_external(
     unit_class: str | None = None,
     has_sum: bool = True,
 ) -> None:
-    """Write another integration's statistic: (hour start, state, sum) rows."""
+    """Write another integration's statistic: (hour start, state, sum) rows.
+
+    An entity's statistic (``sensor.x``) is imported as the recorder's own.
+    """
+    entity = ":" not in statistic_id
     metadata: dict[str, Any] = {
         "has_sum": has_sum,
         "mean_type": StatisticMeanType.NONE
         if has_sum
         else StatisticMeanType.ARITHMETIC,
-        "name": statistic_id.split(":")[1].replace("_", " "),
-        "source": statistic_id.split(":", maxsplit=1)[0],
+        "name": statistic_id.rsplit(":", 1)[-1].replace("_", " "),
+        "source": "recorder" if entity else statistic_id.split(":", maxsplit=1)[0],
         "statistic_id": statistic_id,
         "unit_of_measurement": unit,
     }
     if _HAS_UNIT_CLASS:
         metadata["unit_class"] = unit_class
-    async_add_external_statistics(
+    (async_import_statistics if entity else async_add_external_statistics)(
         hass,
         StatisticMetaData(**metadata),  # type: ignore[typeddict-item]
         [

@@ -8,9 +8,11 @@ from typing import Any
 
 from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder.statistics import get_metadata
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -260,6 +262,14 @@ async def test_options_nothing_to_import_or_no_history(
     hass: HomeAssistant, server: TelegramServer
 ) -> None:
     entry = await _loaded(hass, server)
+    # The statistics the recorder keeps of our own sensors are not offered.
+    ours = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    own_sensor = next(e.entity_id for e in ours if "energy" in e.entity_id)
+    add_external(hass, own_sensor, "kWh", [(T0, 1.0, 0.0)], unit_class="energy")
+    await async_wait_recording_done(hass)
+    assert own_sensor in await get_instance(hass).async_add_executor_job(
+        lambda: get_metadata(hass, statistic_ids={own_sensor})
+    )
     result = await _open(hass, entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_import_sources"

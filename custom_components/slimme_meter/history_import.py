@@ -29,6 +29,7 @@ from homeassistant.components.recorder.statistics import (
     statistics_during_period,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util.unit_conversion import (
     BaseUnitConverter,
@@ -150,9 +151,13 @@ async def async_candidates(hass: HomeAssistant) -> dict[Series, list[Candidate]]
         lambda: get_metadata(hass, statistic_type="sum")
     )
     result: dict[Series, list[Candidate]] = {series: [] for series in Series}
+    entities = er.async_get(hass)
     for statistic_id, (_, metadata) in sorted(found.items()):
         if metadata.get("source") == DOMAIN or not metadata.get("has_sum"):
-            continue
+            continue  # our own history
+        entity = entities.async_get(statistic_id)
+        if entity is not None and entity.platform == DOMAIN:
+            continue  # our own sensors' statistics
         unit = _metadata_unit(metadata)
         for series, converter in CONVERTERS.items():
             if unit in converter.VALID_UNITS:
