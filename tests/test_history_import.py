@@ -331,3 +331,22 @@ async def test_candidates_and_unusable_sources(hass: HomeAssistant) -> None:
     ft3 = await async_read_source(hass, Series.GAS, "other:gas_ft3")
     assert ft3.states == {int(SPRING.timestamp()) + HOUR: 28}  # 1 ft³ = 28.3 L
     assert {"L", "m³"} <= history_import.CONVERTERS[Series.WATER].VALID_UNITS
+
+
+async def test_imported_hours_survive_a_restart_and_can_be_removed_then(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    history.record_local(Series.WATER, _end(SPRING, 3), Decimal("10.000"))
+    history.merge_imported(
+        Series.WATER, [(int(_end(SPRING, h).timestamp()), 9_000 + h) for h in range(3)]
+    )
+    await history.async_write()
+    await history.async_save()
+    again = MergedHistory(hass, METER, "entry")
+    await again.async_load()
+    assert again.summary()[Series.WATER]["imported"] == 3
+    assert await async_remove(again) == 3
+    _close(
+        await read_rows(hass, statistic_id(METER, Series.WATER)),
+        [(SPRING + 3 * H, 10.0, 0.0)],
+    )
