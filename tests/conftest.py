@@ -15,11 +15,14 @@ from simulators.p4 import P4Simulator
 from .server import TelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# ../shared next to the repository (or next to a directory holding it).
+# ../shared of the checkout; a worktree nested deeper finds it further up.
 SHARED_TELEGRAMS = next(
-    parent / "shared" / "fixtures" / "telegrams"
-    for parent in Path(__file__).parents
-    if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+    (
+        parent / "shared" / "fixtures" / "telegrams"
+        for parent in Path(__file__).parents[1:]
+        if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+    ),
+    Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams",
 )
 
 # The fault soak runs on request only: scripts/test soak.

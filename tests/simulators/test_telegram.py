@@ -26,11 +26,13 @@ from simulators.source import ManualClock, TelegramSource
 from simulators.telegram import crc16, fixed, render_telegram, timestamp
 
 AMS = ZoneInfo("Europe/Amsterdam")
-# ../shared next to the repository (or next to a directory holding it).
 TELEGRAMS = next(
-    parent / "shared" / "fixtures" / "telegrams"
-    for parent in Path(__file__).parents
-    if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+    (
+        parent / "shared" / "fixtures" / "telegrams"
+        for parent in Path(__file__).parents[2:]
+        if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+    ),
+    Path(__file__).parents[3] / "shared" / "fixtures" / "telegrams",
 )
 
 MOMENTS = {
