@@ -333,8 +333,8 @@ class MergedHistory:
                 "hours": len(history.hours),
                 "local": history.count(LOCAL),
                 "remote": history.count(REMOTE),
-                "imported": history.count(IMPORTED),
                 "disagreements": history.disagreements,
+                "imported": history.count(IMPORTED),
                 "first": _iso(history.hours[0]) if history.hours else None,
                 "last": _iso(history.hours[-1]) if history.hours else None,
             }
