@@ -9,6 +9,9 @@ from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 from custom_components.slimme_meter import history_import
 from custom_components.slimme_meter.history import (
@@ -242,6 +245,7 @@ async def test_another_meter_at_the_join_is_a_mismatch(
         unit_class="volume",
     )
     history.record_local(Series.GAS, _end(SPRING, 8), Decimal("1234.000"))
+    await async_wait_recording_done(hass)
     preview = (await async_plan(hass, history, {Series.GAS: "other:gas"}))[0]
     # No hour in common: the source's register was far above ours.
     assert preview.join is not None
