@@ -70,6 +70,7 @@ from .const import (
     SPEC_AUTO,
     VALIDATION_TIMEOUT,
 )
+from .import_steps import ImportSteps
 from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
@@ -757,15 +758,16 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         return await self.async_step_confirm()
 
 
-class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
-    """Update policy, and the remote path on or off."""
+class SlimmeMeterOptionsFlow(ImportSteps, RemoteSteps, OptionsFlow):
+    """Update policy, the remote path on or off, history from before."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Choose what to change."""
         return self.async_show_menu(
-            step_id="init", menu_options=["update_policy", "remote_manage"]
+            step_id="init",
+            menu_options=["update_policy", "remote_manage", "import_history"],
         )
 
     async def async_step_update_policy(
