@@ -67,6 +67,7 @@ class Counters:
     received: int = 0
     rejected: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    lenient_lines: int = 0  # lines read without their bytes outside ASCII
     reconnects: int = 0
     history: deque[tuple[datetime, str, str | None]] = field(
         default_factory=lambda: deque(maxlen=20)
@@ -206,7 +207,9 @@ class MeterRuntime:
         now = time.time()
         hour = int(now) // 3600
         changed = False
-        if hour != self._hour:
+        # A telegram that lost a line to a damaged byte leaves the hour's
+        # boundary to the next whole one (a second later).
+        if hour != self._hour and not snapshot.dropped:
             self._hour = hour
             if now - hour * 3600 <= BOUNDARY_TOLERANCE:
                 boundary = datetime.fromtimestamp(hour * 3600, UTC)
@@ -260,6 +263,7 @@ class MeterRuntime:
         previous, self.snapshot = self.snapshot, snapshot
         self.last_telegram = dt_util.utcnow()
         self.counters.received += 1
+        self.counters.lenient_lines += snapshot.lenient
         self._consecutive_rejects = 0
         if self.history is not None:
             self._record_history(snapshot, self.history)
