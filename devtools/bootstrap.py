@@ -15,6 +15,8 @@ from pathlib import Path
 import time
 from typing import Any
 
+from simulators.leneda import DEFAULT_ENERGY_ID, DEFAULT_POD
+
 from .hass import HassClient, HassError, Websocket
 
 DOMAIN = "slimme_meter"
@@ -28,6 +30,8 @@ HTTP_NOT_FOUND = 404
 HTTP_UNAUTHORIZED = 401
 STATISTICS_TIMEOUT = 300.0
 FLOW_DONE = "create_entry"
+LENEDA_ENERGY_ID = DEFAULT_ENERGY_ID
+LENEDA_POD = DEFAULT_POD
 
 CORE_CONFIG = {
     "location_name": "Slimme Meter (development)",
@@ -50,6 +54,8 @@ class Stack:
     p1_port: int
     p4_url: str
     api_key: str
+    provider: str = "nl_p4"
+    """The consent service behind ``p4_url`` (``nl_p4`` or ``lu_leneda``)."""
 
 
 def log(message: str) -> None:
@@ -297,12 +303,18 @@ def answers(stack: Stack) -> Answers:
         "confirm": lambda _: {},
         "remote_offer": lambda _: {"next_step_id": "remote"},
         "remote": lambda _: {
-            "provider": "nl_p4",
+            "provider": stack.provider,
             "api_key": stack.api_key,
             # The address field is in the step's (collapsed) Advanced section.
             "advanced": {"base_url": stack.p4_url},
         },
         "remote_points": lambda step: {"eans": _select_values(step, "eans")},
+        "remote_leneda": lambda _: {
+            "energy_id": LENEDA_ENERGY_ID,
+            "pod": LENEDA_POD,
+            "registers": ["import", "export"],
+            "confirm": True,
+        },
         "remote_mismatch": lambda _: {"confirm": True},
     }
 

@@ -39,6 +39,9 @@ from . import bootstrap
 from .bootstrap import PASSWORD, TOKEN_FILE, USER, Stack, log
 from .hass import HassClient, HassError
 
+PROVIDERS = ("nl_p4", "lu_leneda")
+"""The consent services ``--provider`` can simulate and link."""
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8123
@@ -317,6 +320,8 @@ async def bring_up(
             str(args.days),
             "--key",
             DEFAULT_API_KEY,
+            "--provider",
+            args.provider,
         ],
     )
     await wait_for(
@@ -335,7 +340,9 @@ async def bring_up(
         log(f"Home Assistant is up after {time.monotonic() - started:.1f} s")
         fresh = await bootstrap.ensure_token(client, config)
         await settle(client, processes)
-        stack = Stack(HOST, args.p1, f"http://{HOST}:{args.p4}", DEFAULT_API_KEY)
+        stack = Stack(
+            HOST, args.p1, f"http://{HOST}:{args.p4}", DEFAULT_API_KEY, args.provider
+        )
         entry = await bootstrap.find_entry(client)
         if entry is None:
             entry = await bootstrap.create_entry(client, stack)
@@ -544,6 +551,13 @@ def _run_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_DAYS,
         help=f"days of P4 history (default: {DEFAULT_DAYS})",
+    )
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        default=PROVIDERS[0],
+        help="the consent service simulated on the --p4 port and linked: "
+        "nl_p4 (Smart Data Solutions) or lu_leneda (Leneda); default nl_p4",
     )
     return parser
 

@@ -11,6 +11,11 @@ The development stack (``scripts/develop``) runs this in one process::
   at today's 00:00 (Europe/Amsterdam);
 - a control API on port ``--control``.
 
+With ``--provider lu_leneda`` Leneda (:mod:`simulators.leneda`) serves the
+same household's quarter hours on the ``--p4`` port instead (Energy ID
+``LUXE-TE-ST-1234``, POD ``LU0000010133700000000000081434123``), and the
+SDS simulator moves to a free port.
+
 Both paths show the same meter: the P4 history is computed from the meter
 the P1 telegrams come from (with the same registers at every quarter hour of
 the history), and the P4 meter number is the P1 equipment id without its
@@ -39,6 +44,7 @@ from typing import Any
 from aiohttp import web
 
 from .cli import run, until_stopped
+from .leneda import CODE_EXPORT, LenedaSimulator
 from .p4 import VARIANTS as P4_VARIANTS, P4Simulator
 from .p4_data import AMSTERDAM, default_meter, local_midnight
 from .profiles import get_profile
@@ -70,6 +76,8 @@ SWITCHES: dict[str, str] = {
     "consent-ok": "the consent is valid again",
     "cable-pull": "the P1 port goes away: connections drop, the port refuses",
     "cable-plug": "the P1 port listens again",
+    "export-revoked": f"Leneda: the owner no longer grants {CODE_EXPORT}",
+    "export-granted": f"Leneda: {CODE_EXPORT} is granted again",
 }
 """The switches of the control API and what each one does."""
 
@@ -88,11 +96,23 @@ class SimulatorStack:
         api_key: str = DEFAULT_API_KEY,
         seed: int = 0,
         interval: float = TELEGRAM_INTERVAL,
+        provider: str = "nl_p4",
     ) -> None:
         """Build the household; :meth:`start` opens the ports (0 picks free ones)."""
         today = datetime.now(AMSTERDAM).date()
         first_day = today - timedelta(days=days)
         meter = default_meter(first_day, seed=seed)
+        self.leneda: LenedaSimulator | None = None
+        if provider == "lu_leneda":
+            self.leneda = LenedaSimulator(
+                meter,
+                first_day=first_day,
+                history_days=days,
+                api_key=api_key,
+                host=host,
+                port=p4_port,
+            )
+            p4_port = 0
         self.p4 = P4Simulator(
             meter, api_key=api_key, host=host, port=p4_port, history_days=days
         )
@@ -122,6 +142,8 @@ class SimulatorStack:
             "consent-ok": self._consent_ok,
             "cable-pull": self.p1.unlisten,
             "cable-plug": self.p1.listen,
+            "export-revoked": self._export_revoked,
+            "export-granted": self._export_granted,
         }
 
     # ------------------------------------------------------------- switches
@@ -137,10 +159,22 @@ class SimulatorStack:
     async def _consent_ended(self) -> None:
         self.consent = False
         self.p4.reject(CONSENT_ENDED_CODE, standing=True)
+        if self.leneda is not None:
+            self.leneda.revoke()
 
     async def _consent_ok(self) -> None:
         self.consent = True
         self.p4.lift(CONSENT_ENDED_CODE)
+        if self.leneda is not None:
+            self.leneda.grant()
+
+    async def _export_revoked(self) -> None:
+        if self.leneda is not None:
+            self.leneda.revoke(CODE_EXPORT)
+
+    async def _export_granted(self) -> None:
+        if self.leneda is not None:
+            self.leneda.grant(CODE_EXPORT)
 
     async def flip(self, name: str) -> dict[str, Any]:
         """Flip the switch ``name``; return the new state (KeyError if unknown)."""
@@ -169,6 +203,17 @@ class SimulatorStack:
                 "standing_rejections": self.p4.standing,
             },
             "switches": sorted(SWITCHES),
+        } | ({"leneda": self._leneda_state()} if self.leneda else {})
+
+    def _leneda_state(self) -> dict[str, Any]:
+        assert self.leneda is not None
+        return {
+            "url": self.leneda.url,
+            "energy_id": self.leneda.energy_id,
+            "pod": self.leneda.pod,
+            "shared": self.leneda.shared,
+            "not_granted": sorted(self.leneda.ungranted),
+            "last_day": self.leneda.last_day.isoformat(),
         }
 
     # ---------------------------------------------------------- control API
@@ -202,8 +247,10 @@ class SimulatorStack:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open the P4 API, the P1 port and the control API."""
+        """Open the consent API(s), the P1 port and the control API."""
         await self.p4.start()
+        if self.leneda is not None:
+            await self.leneda.start()
         await self.p1.start()
         runner = web.AppRunner(self.control_app(), shutdown_timeout=1.0)
         await runner.setup()
@@ -219,6 +266,8 @@ class SimulatorStack:
             await runner.cleanup()
         await self.p1.stop()
         await self.p4.stop()
+        if self.leneda is not None:
+            await self.leneda.stop()
 
 
 # ------------------------------------------------------------ command line
@@ -250,6 +299,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="household seed")
     parser.add_argument(
+        "--provider",
+        choices=("nl_p4", "lu_leneda"),
+        default="nl_p4",
+        help="the consent API served on the --p4 port",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         choices=P4_VARIANTS,
@@ -268,6 +323,7 @@ async def _serve(args: argparse.Namespace) -> None:
         days=args.days,
         api_key=args.key,
         seed=args.seed,
+        provider=args.provider,
     )
     stack.p4.variants = set(args.variant)
     await stack.start()
@@ -280,6 +336,12 @@ async def _serve(args: argparse.Namespace) -> None:
         f"control API on {stack.control_url}/sim",
         flush=True,
     )
+    if stack.leneda is not None:
+        print(
+            f"Leneda API on {stack.leneda.url} (Energy ID {stack.leneda.energy_id},"
+            f" POD {stack.leneda.pod})",
+            flush=True,
+        )
     try:
         await until_stopped()
     finally:

@@ -377,3 +377,18 @@ async def test_create_entry_stops_at_an_error() -> None:
     )
     with pytest.raises(HassError, match="config flow step 'remote'"):
         await bootstrap.create_entry(client, stack)  # type: ignore[arg-type]
+
+
+async def test_create_entry_links_leneda() -> None:
+    """--provider lu_leneda: the Leneda step gets the simulator's POD."""
+    stack = bootstrap.Stack(
+        "127.0.0.1", 2000, "http://127.0.0.1:8099", "dev-key", "lu_leneda"
+    )
+    replies = bootstrap.answers(stack)
+    assert replies["remote"]({})["provider"] == "lu_leneda"
+    assert replies["remote_leneda"]({}) == {
+        "energy_id": "LUXE-TE-ST-1234",
+        "pod": "LU0000010133700000000000081434123",
+        "registers": ["import", "export"],
+        "confirm": True,
+    }

@@ -206,3 +206,60 @@ def test_switches_listed_in_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert name in text
     for flag in ("--p1", "--p4", "--control", "--days"):
         assert flag in text
+
+
+async def test_leneda_serves_the_same_household(http: aiohttp.ClientSession) -> None:
+    """With --provider lu_leneda, Leneda answers on the consent API's port."""
+    from simulators.leneda import CODE_EXPORT, CODE_IMPORT
+
+    simulators = SimulatorStack(
+        p1_port=0,
+        p4_port=0,
+        control_port=0,
+        days=2,
+        interval=INTERVAL,
+        provider="lu_leneda",
+    )
+    await simulators.start()
+    try:
+        leneda = simulators.leneda
+        assert leneda is not None
+        state = simulators.state()
+        assert state["leneda"]["pod"] == leneda.pod
+        assert state["leneda"]["not_granted"] == []
+        # Leneda's energy is the P1 meter's: the same registers underneath.
+        assert leneda.history.meter is simulators.p4.meter
+        start = local_midnight(leneda.history.first_day)
+        url = f"{leneda.url}/api/metering-points/{leneda.pod}/time-series"
+        query = {
+            "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endDateTime": datetime.now(AMSTERDAM).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "obisCode": CODE_IMPORT,
+        }
+        headers = {"X-API-KEY": "dev-key", "X-ENERGY-ID": leneda.energy_id}
+        async with http.get(url, params=query, headers=headers) as response:
+            document = await response.json()
+        assert document["unit"] == "kW"
+        assert len(document["items"]) == sum(
+            len(day.times) - 1 for day in leneda.history
+        )
+        state = await flip(http, simulators, "export-revoked")
+        assert state["leneda"]["not_granted"] == [CODE_EXPORT]
+        state = await flip(http, simulators, "export-granted")
+        assert state["leneda"]["not_granted"] == []
+        state = await flip(http, simulators, "consent-ended")
+        assert state["leneda"]["shared"] is False
+        async with http.get(url, params=query, headers=headers) as response:
+            assert response.status == 404
+        state = await flip(http, simulators, "consent-ok")
+        assert state["leneda"]["shared"] is True
+    finally:
+        await simulators.stop()
+
+
+async def test_export_switches_do_nothing_without_leneda(
+    http: aiohttp.ClientSession, stack: SimulatorStack
+) -> None:
+    state = await flip(http, stack, "export-revoked")
+    assert "leneda" not in state
+    await flip(http, stack, "export-granted")
