@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-import json
 import re
 from typing import Any, Final
 from urllib.parse import quote
@@ -62,7 +61,8 @@ from .api import (
     UnreachableError,
     Usage,
 )
-from .p4 import MAX_BODY_BYTES, parse_moment, parse_retry_after
+from .http import decode_json, read_bounded
+from .p4 import parse_moment, parse_retry_after
 
 DEFAULT_BASE_URL: Final = "https://api.leneda.eu"
 TIME_SERIES_PATH: Final = "/api/metering-points/{pod}/time-series"
@@ -253,14 +253,14 @@ class LenedaProvider:
                 url, headers=self._headers, timeout=self._timeout
             ) as response:
                 _check_status(response)
-                body = await _read_bounded(response)
+                body = await read_bounded(response)
         except InvalidResponseError as err:
             raise type(err)(f"{where}: {err}") from None
         except TimeoutError as err:
             raise UnreachableError(f"no answer from {self._base_url} in time") from err
         except aiohttp.ClientError as err:
             raise UnreachableError(f"cannot reach {self._base_url}: {err}") from err
-        return parse_series(_decode(body, where), code, start, end)
+        return parse_series(decode_json(body, where), code, start, end)
 
 
 def _check_status(response: aiohttp.ClientResponse) -> None:
@@ -283,25 +283,6 @@ def _check_status(response: aiohttp.ClientResponse) -> None:
         )
     if status != 200:
         raise UnexpectedStatusError(f"unexpected HTTP status {status}")
-
-
-async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
-    declared = response.content_length
-    if declared is not None and declared > MAX_BODY_BYTES:
-        raise InvalidResponseError(f"answer of {declared} bytes is too large")
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidResponseError(f"answer exceeds {MAX_BODY_BYTES} bytes")
-    return bytes(body)
-
-
-def _decode(body: bytes, where: str) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError) as err:
-        raise InvalidResponseError(f"{where}: answer is not valid JSON") from err
 
 
 def _invalid(where: str, what: str) -> InvalidResponseError:

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from . import leneda, p4
+from . import leneda, meterbeheer, p4
 from .api import Provider
 
 
@@ -37,6 +37,12 @@ PROVIDERS: Final[dict[str, ProviderType]] = {
         default_base_url=p4.DEFAULT_BASE_URL,
         create=lambda session, key, url, _: p4.P4Provider(session, key, url),
         meter_matches=p4.meter_matches,
+    ),
+    meterbeheer.MeterbeheerProvider.name: ProviderType(
+        name=meterbeheer.MeterbeheerProvider.name,
+        default_base_url=meterbeheer.DEFAULT_BASE_URL,
+        create=meterbeheer.MeterbeheerProvider.from_options,
+        meter_matches=meterbeheer.meter_matches,
     ),
     leneda.LenedaProvider.name: ProviderType(
         name=leneda.LenedaProvider.name,
