@@ -39,7 +39,7 @@ from . import bootstrap
 from .bootstrap import PASSWORD, TOKEN_FILE, USER, Stack, log
 from .hass import HassClient, HassError
 
-PROVIDERS = ("nl_p4", "lu_leneda")
+PROVIDERS = ("nl_p4", "nl_meterbeheer", "lu_leneda")
 """The consent services ``--provider`` can simulate and link."""
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -557,7 +557,8 @@ def _run_parser() -> argparse.ArgumentParser:
         choices=PROVIDERS,
         default=PROVIDERS[0],
         help="the consent service simulated on the --p4 port and linked: "
-        "nl_p4 (Smart Data Solutions) or lu_leneda (Leneda); default nl_p4",
+        "nl_p4 (Smart Data Solutions), nl_meterbeheer (Meterbeheer HUB) or "
+        "lu_leneda (Leneda); default nl_p4",
     )
     return parser
 

@@ -13,8 +13,9 @@ The development stack (``scripts/develop``) runs this in one process::
 
 With ``--provider lu_leneda`` Leneda (:mod:`simulators.leneda`) serves the
 same household's quarter hours on the ``--p4`` port instead (Energy ID
-``LUXE-TE-ST-1234``, POD ``LU0000010133700000000000081434123``), and the
-SDS simulator moves to a free port.
+``LUXE-TE-ST-1234``, POD ``LU0000010133700000000000081434123``); with
+``--provider nl_meterbeheer`` Meterbeheer HUB (:mod:`simulators.meterbeheer`)
+does, its feeds; the SDS simulator then moves to a free port.
 
 Both paths show the same meter: the P4 history is computed from the meter
 the P1 telegrams come from (with the same registers at every quarter hour of
@@ -45,6 +46,7 @@ from aiohttp import web
 
 from .cli import run, until_stopped
 from .leneda import CODE_EXPORT, LenedaSimulator
+from .meterbeheer import MeterbeheerSimulator
 from .p4 import VARIANTS as P4_VARIANTS, P4Simulator
 from .p4_data import AMSTERDAM, default_meter, local_midnight
 from .profiles import get_profile
@@ -103,6 +105,17 @@ class SimulatorStack:
         first_day = today - timedelta(days=days)
         meter = default_meter(first_day, seed=seed)
         self.leneda: LenedaSimulator | None = None
+        self.hub: MeterbeheerSimulator | None = None
+        if provider == "nl_meterbeheer":
+            self.hub = MeterbeheerSimulator(
+                meter,
+                first_day=first_day,
+                history_days=days,
+                api_key=api_key,
+                host=host,
+                port=p4_port,
+            )
+            p4_port = 0
         if provider == "lu_leneda":
             self.leneda = LenedaSimulator(
                 meter,
@@ -161,12 +174,16 @@ class SimulatorStack:
         self.p4.reject(CONSENT_ENDED_CODE, standing=True)
         if self.leneda is not None:
             self.leneda.revoke()
+        if self.hub is not None:
+            self.hub.gone = set(self.hub.feeds)
 
     async def _consent_ok(self) -> None:
         self.consent = True
         self.p4.lift(CONSENT_ENDED_CODE)
         if self.leneda is not None:
             self.leneda.grant()
+        if self.hub is not None:
+            self.hub.gone = set()
 
     async def _export_revoked(self) -> None:
         if self.leneda is not None:
@@ -251,6 +268,8 @@ class SimulatorStack:
         await self.p4.start()
         if self.leneda is not None:
             await self.leneda.start()
+        if self.hub is not None:
+            await self.hub.start()
         await self.p1.start()
         runner = web.AppRunner(self.control_app(), shutdown_timeout=1.0)
         await runner.setup()
@@ -268,6 +287,8 @@ class SimulatorStack:
         await self.p4.stop()
         if self.leneda is not None:
             await self.leneda.stop()
+        if self.hub is not None:
+            await self.hub.stop()
 
 
 # ------------------------------------------------------------ command line
@@ -300,7 +321,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="household seed")
     parser.add_argument(
         "--provider",
-        choices=("nl_p4", "lu_leneda"),
+        choices=("nl_p4", "nl_meterbeheer", "lu_leneda"),
         default="nl_p4",
         help="the consent API served on the --p4 port",
     )
@@ -336,6 +357,8 @@ async def _serve(args: argparse.Namespace) -> None:
         f"control API on {stack.control_url}/sim",
         flush=True,
     )
+    if stack.hub is not None:
+        print(f"Meterbeheer HUB on {stack.hub.url}", flush=True)
     if stack.leneda is not None:
         print(
             f"Leneda API on {stack.leneda.url} (Energy ID {stack.leneda.energy_id},"

@@ -263,3 +263,36 @@ async def test_export_switches_do_nothing_without_leneda(
     state = await flip(http, stack, "export-revoked")
     assert "leneda" not in state
     await flip(http, stack, "export-granted")
+
+
+async def test_meterbeheer_serves_the_same_household(
+    http: aiohttp.ClientSession,
+) -> None:
+    simulators = SimulatorStack(
+        p1_port=0,
+        p4_port=0,
+        control_port=0,
+        days=2,
+        interval=INTERVAL,
+        provider="nl_meterbeheer",
+    )
+    await simulators.start()
+    try:
+        hub = simulators.hub
+        assert hub is not None
+        assert hub.history.meter is simulators.p4.meter
+        headers = {"Authorization": "Bearer dev-key"}
+        async with http.get(f"{hub.url}/api/v1/feed", headers=headers) as response:
+            feeds = await response.json()
+        url = feeds[0]["channels"][0]["url"]
+        day = hub.history.first_day.isoformat()
+        async with http.get(url, params={"from": day, "to": day}) as response:
+            assert (await response.json())["unit"] == "kWh"
+        await flip(http, simulators, "consent-ended")
+        async with http.get(url, params={"from": day, "to": day}) as response:
+            assert response.status == 404
+        await flip(http, simulators, "consent-ok")
+        async with http.get(url, params={"from": day, "to": day}) as response:
+            assert response.status == 200
+    finally:
+        await simulators.stop()
