@@ -22,6 +22,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.slimme_meter.const import DOMAIN
+from custom_components.slimme_meter.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 from custom_components.slimme_meter.history import Series
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.repairs import async_create_fix_flow
@@ -307,6 +310,11 @@ async def test_a_missing_grant_is_its_own_repair(
             "meter": "Smart meter",
             "codes": CODE_EXPORT,
         }
+        diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+        assert diagnostics["remote"]["missing_grants"] == [CODE_EXPORT]
+        assert diagnostics["remote"]["implausible"] is None
+        options = diagnostics["entry"]["options"]["remote"]
+        assert options["energy_id"] == options["eans"] == "**REDACTED**"
         imported = await import_rows(hass, house)
         assert len(imported) == DAYS * 24 + 1  # and the first hour start
         exported = await import_rows(hass, house, Series.ELECTRICITY_EXPORT)
@@ -369,6 +377,8 @@ async def test_energy_that_does_not_match_pauses_until_confirmed(
             )
             assert issue is not None
             assert issue.data["reason"].startswith("2 h: P1 ")
+            diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+            assert diagnostics["remote"]["implausible"]["hours"] == 2
             flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
             flow.hass = hass
             menu = await flow.async_step_init()

@@ -12,6 +12,7 @@ from .const import (
     CONF_API_KEY,
     CONF_AUTHENTICATION_KEY,
     CONF_ENCRYPTION_KEY,
+    CONF_ENERGY_ID,
     CONF_EQUIPMENT_ID,
     CONF_METER_KEY,
 )
@@ -25,6 +26,7 @@ TO_REDACT = {
     CONF_API_KEY,
     "eans",
     "trusted_meters",
+    CONF_ENERGY_ID,
 }
 # Lines that identify the household's meters: equipment ids and logical names.
 _ID_LINE = re.compile(
@@ -109,4 +111,14 @@ def _remote(runtime: MeterRuntime) -> dict[str, Any]:
         "imported": remote.imported,
         "rejections": dict(remote.rejections),
         "meter_mismatch": remote.mismatched_meter is not None,
+        "missing_grants": sorted(remote.missing_grants),
+        "implausible": (
+            {
+                "hours": remote.implausible.hours,
+                "local_kwh": remote.implausible.local / 1000,
+                "remote_kwh": remote.implausible.remote / 1000,
+            }
+            if remote.implausible
+            else None
+        ),
     }
