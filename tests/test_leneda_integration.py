@@ -393,3 +393,40 @@ async def test_energy_that_does_not_match_pauses_until_confirmed(
                     and not raised(hass, "remote_implausible", entry)
                 )
             )
+
+
+@pytest.mark.freeze_time("2025-01-09T10:30:00+00:00", tick=True)
+async def test_two_years_backfill_exactly_across_every_clock_change(
+    hass: HomeAssistant, runs: SyncRuns
+) -> None:
+    """The whole depth the client reads: 730 days, four clock changes."""
+    first_day = date(2023, 1, 9)
+    async with home(first_day=first_day, days=730) as house:
+        entry = house.entry()
+        runtime = await start(hass, entry)
+        await runs.wait(1, timeout=120)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        for series, code in (
+            (Series.ELECTRICITY_IMPORT, CODE_IMPORT),
+            (Series.ELECTRICITY_EXPORT, CODE_EXPORT),
+        ):
+            rows = await import_rows(hass, house, series)
+            assert_consistent(rows)
+            got = by_end(rows)
+            # What lies within the 730 days the client reads back from now.
+            oldest = min(got)
+            truth = {
+                moment: value
+                for moment, value in house.registers(code).items()
+                if moment >= oldest
+            }
+            assert len(rows) == len(truth)
+            base = truth[min(truth)]
+            assert all(
+                round(got[moment][1] * 1000) == value - base
+                for moment, value in truth.items()
+            )
+        # Two years back from now, through two springs and two autumns.
+        assert len(rows) > 728 * 24
+        assert runtime.history is not None
+        assert runtime.history.summary()["electricity_import"]["estimated"] == 0

@@ -287,7 +287,11 @@ class RemoteSync:
             self.missing_grants = batch.missing_grants
             self._on_change()
         if batch.usages:
-            self.ledger.add(batch.usages)
+            run.usages += self.ledger.add(batch.usages)
+        if run.usages and not batch.more:
+            # Anchored once a run, on its last page: anchoring walks the whole
+            # ledger, which a backfill of many pages would do again and again.
+            run.usages = 0
             changed += self._anchor()
             if not self._plausible():
                 await self._save()
@@ -465,5 +469,6 @@ class _Run:
 
     changed: int = 0
     pages: int = 0
+    usages: int = 0  # usages added and not yet anchored
     temporary: bool = False
     awaiting: bool = False
