@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -231,6 +232,7 @@ def test_feed_shapes() -> None:
     assert [(u.end - u.start, u.value) for u in usages] == [(timedelta(days=1), 12000)]
     # Other channels (tariff registers) are left out; the fault code stays.
     assert parse_feed(feed(faultCode=40), "1.8.1", "f") == ("040", [])
+    assert parse_feed(feed(data=None), "1.8.0", "f") == (None, [])
     _, usages = parse_feed(feed(unit="m³"), "1.8.0", "f")
     assert {u.register for u in usages} == {Register.GAS}
 
@@ -264,3 +266,72 @@ def test_what_cannot_be_understood(changes: dict[str, Any], message: str) -> Non
         parse_feed(feed(**changes), "1.8.0", "f")
     with pytest.raises(InvalidResponseError, match="expected an object"):
         parse_feed([], "1.8.0", "f")
+
+
+async def serve(document: Any, status: int = 200, **headers: str) -> Any:
+    """A one-route server answering ``document`` to every GET (raw bytes as is)."""
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.Response:
+        if isinstance(document, bytes):
+            return web.Response(body=document, status=status, headers=headers)
+        return web.json_response(document, status=status, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"feeds": "x"}, "expected a list"),
+        ([1], "expected an object"),
+        ([{"ean": 1, "status": "verified"}], "ean or status missing"),
+        ([{"ean": "1", "status": "verified", "channels": [{"code": 1}]}], "channel"),
+        (b"{", "not valid JSON"),
+        (b"x" * (20 * 1024 * 1024 + 1), "too large"),
+    ],
+)
+async def test_a_feed_list_that_cannot_be_read(
+    session: aiohttp.ClientSession, document: Any, message: str
+) -> None:
+    runner = await serve(document)
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        with pytest.raises(InvalidResponseError, match=message):
+            await MeterbeheerProvider(session, "k", url).metering_points()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_wrapped_feed_list_and_a_slow_hub(
+    session: aiohttp.ClientSession,
+) -> None:
+    runner = await serve({"data": [{"ean": "1", "status": "Verified", "type": "G"}]})
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        (point,) = await MeterbeheerProvider(session, "k", url).metering_points()
+        assert (point.ean, point.product, point.address) == ("1", "gas", None)
+    finally:
+        await runner.cleanup()
+    from aiohttp import web
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", slow)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        with pytest.raises(UnreachableError, match="in time"):
+            await MeterbeheerProvider(session, "k", url, timeout=0.2).metering_points()
+    finally:
+        await runner.cleanup()
