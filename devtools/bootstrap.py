@@ -413,14 +413,18 @@ def pick_statistics(ids: list[str]) -> dict[str, str]:
 
 
 async def wait_for_statistics(
-    ws: Websocket, timeout: float = STATISTICS_TIMEOUT
+    ws: Websocket,
+    timeout: float = STATISTICS_TIMEOUT,
+    needed: frozenset[str] = frozenset(
+        {"electricity_import", "electricity_export", "gas"}
+    ),
 ) -> dict[str, str]:
-    """Wait until the backfill wrote the meter's statistics; return their ids."""
+    """Wait until the backfill wrote the ``needed`` statistics; return their ids."""
     deadline = time.monotonic() + timeout
     while True:
         listed = await ws.command("recorder/list_statistic_ids", statistic_type="sum")
         found = pick_statistics([item["statistic_id"] for item in listed])
-        if {"electricity_import", "electricity_export", "gas"} <= found.keys():
+        if needed <= found.keys():
             return found
         if time.monotonic() > deadline:
             if "electricity_import" in found:

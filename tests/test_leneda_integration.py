@@ -313,6 +313,9 @@ async def test_a_missing_grant_is_its_own_repair(
         diagnostics = await async_get_config_entry_diagnostics(hass, entry)
         assert diagnostics["remote"]["missing_grants"] == [CODE_EXPORT]
         assert diagnostics["remote"]["implausible"] is None
+        imported = diagnostics["remote"]["imported"]
+        assert set(imported) == {"electricity_import"}
+        assert imported["electricity_import"]["readings"] == DAYS * 24 + 1
         options = diagnostics["entry"]["options"]["remote"]
         assert options["energy_id"] == options["eans"] == "**REDACTED**"
         imported = await import_rows(hass, house)

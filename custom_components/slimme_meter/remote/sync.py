@@ -333,6 +333,12 @@ class RemoteSync:
                 register, self.history.local_readings(series)
             )
             changed += self.history.replace_remote(series, readings)
+            if readings:  # what the diagnostics show as imported
+                self.imported[series.value] = {
+                    "first": readings[0][0].isoformat(),
+                    "last": readings[-1][0].isoformat(),
+                    "readings": len(readings),
+                }
         return changed
 
     def _plausible(self) -> bool:
