@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from homeassistant.components.recorder.models import (
     StatisticData,
@@ -221,6 +221,21 @@ class SeriesHistory:
         return history
 
 
+class HistoryListener(Protocol):
+    """Follows the rows written (the costs derived from them)."""
+
+    def rows_changed(
+        self, series: Series, rows: list[tuple[int, int, int]], before: int | None
+    ) -> None:
+        """Take rows about to be written (a series' tail); ``before``: prior sum."""
+
+    def cleared(self, series: Series) -> None:
+        """Forget a series: its rows are removed and written again."""
+
+    async def async_write(self) -> None:
+        """Write what the rows changed."""
+
+
 class MergedHistory:
     """The merged hourly history of one meter, written as statistics."""
 
@@ -233,6 +248,7 @@ class MergedHistory:
             hass, STORAGE_VERSION, f"{DOMAIN}.history.{storage_key}"
         )
         self._write_lock = asyncio.Lock()
+        self.listener: HistoryListener | None = None
 
     async def async_load(self) -> None:
         """Restore the readings kept so far."""
@@ -288,6 +304,8 @@ class MergedHistory:
                 get_instance(self.hass).async_clear_statistics(
                     [statistic_id(self.meter, series)]
                 )
+                if self.listener is not None:
+                    self.listener.cleared(series)
                 history.dirty_from = history.hours[0] if history.hours else None
         await self.async_write()
         return removed
@@ -302,6 +320,9 @@ class MergedHistory:
                 start = bisect_left(history.hours, history.dirty_from)
                 history.dirty_from = None
                 rows = history.rows(start)
+                if self.listener is not None and rows:
+                    before = history.sums[start - 1] if start else None
+                    self.listener.rows_changed(series, rows, before)
                 for offset in range(0, len(rows), WRITE_CHUNK):
                     self._add(series, rows[offset : offset + WRITE_CHUNK])
                     try:
@@ -312,6 +333,8 @@ class MergedHistory:
                         if offset + WRITE_CHUNK < len(rows):
                             history._dirty(rows[offset + WRITE_CHUNK][0])
                         raise
+            if self.listener is not None:
+                await self.listener.async_write()
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     def _add(self, series: Series, rows: list[tuple[int, int, int]]) -> None:

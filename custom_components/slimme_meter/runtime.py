@@ -35,6 +35,7 @@ from .const import (
     LOGGER,
     STALL_FACTOR,
 )
+from .costs import CostHistory
 from .history import MergedHistory, Series
 from .p1.decode import DecryptionError, Snapshot, TelegramError
 from .p1.reader import LinkState, P1Reader, Stream
@@ -90,11 +91,14 @@ class MeterRuntime:
         endpoint: Endpoint,
         decoder: Decoder,
         history: MergedHistory | None = None,
+        *,
+        costs: CostHistory | None = None,
     ) -> None:
         """Create the reader; start() runs it."""
         self.hass = hass
         self.entry = entry
         self.history = history
+        self.costs = costs
         self._remote = RemoteLifecycle(
             hass,
             entry,
@@ -147,6 +151,8 @@ class MeterRuntime:
         await self._remote.stop()
         if self.history is not None:
             await self.history.async_save()
+        if self.costs is not None:
+            await self.costs.async_save()
 
     @property
     def remote(self) -> RemoteSync | None:
@@ -205,6 +211,9 @@ class MeterRuntime:
         changed = False
         if hour != self._hour:
             self._hour = hour
+            if self.costs is not None:
+                # The tariff in force in the hour that began (once an hour).
+                self.costs.record_tariff(hour * 3600, snapshot.value("96.14.0"))
             if now - hour * 3600 <= BOUNDARY_TOLERANCE:
                 boundary = datetime.fromtimestamp(hour * 3600, UTC)
                 for direction, series in (

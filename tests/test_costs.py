@@ -1,0 +1,280 @@
+"""Cost statistics on the merged history, with the real recorder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder.statistics import (
+    get_metadata,
+    statistics_during_period,
+)
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from custom_components.slimme_meter.costs import (
+    CostHistory,
+    PriceSettings,
+    Schedule,
+    cost_statistic_id,
+    meter_tariff_low,
+)
+from custom_components.slimme_meter.history import MergedHistory, Series
+
+METER = "E0026000030030026"
+T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, 01:00 in Amsterdam
+H = timedelta(hours=1)
+IMPORT = Series.ELECTRICITY_IMPORT
+EXPORT = Series.ELECTRICITY_EXPORT
+GAS = Series.GAS
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_mock: Recorder, enable_custom_integrations: None
+) -> None:
+    """Start the recorder before Home Assistant, as it must be."""
+
+
+@pytest.fixture
+async def history(hass: HomeAssistant) -> MergedHistory:
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    hass.config.currency = "EUR"
+    merged = MergedHistory(hass, METER, "entry")
+    await merged.async_load()
+    return merged
+
+
+async def _costs(
+    hass: HomeAssistant, history: MergedHistory, **options: Any
+) -> CostHistory:
+    costs = CostHistory(
+        hass, history, "entry", PriceSettings.from_options(options), "dsmr_5"
+    )
+    await costs.async_load()
+    return costs
+
+
+async def _rows(
+    hass: HomeAssistant, series: Series = IMPORT, since: datetime = T0 - 48 * H
+) -> list[tuple[datetime, float]]:
+    await async_wait_recording_done(hass)
+    sid = cost_statistic_id(METER, series)
+    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        since,
+        None,
+        {sid},
+        "hour",
+        None,
+        {"sum"},
+    )
+    return [
+        (datetime.fromtimestamp(row["start"], UTC), round(row["sum"], 6))
+        for row in result.get(sid, [])
+    ]
+
+
+def _hourly(start: datetime, values: list[int]) -> list[tuple[datetime, int]]:
+    """Register readings (thousandths) at the ends of consecutive hours."""
+    return [(start + (i + 1) * H, value) for i, value in enumerate(values)]
+
+
+def test_statistic_ids() -> None:
+    assert cost_statistic_id(METER, IMPORT) == (
+        "slimme_meter:e0026000030030026_electricity_import_cost"
+    )
+    assert cost_statistic_id(METER, EXPORT).endswith("_electricity_export_compensation")
+    assert cost_statistic_id(METER, GAS).endswith("_gas_cost")
+
+
+def test_meter_tariff_indicator() -> None:
+    assert meter_tariff_low("0001", "dsmr_5") is True
+    assert meter_tariff_low("0002", "dsmr_5") is False
+    assert meter_tariff_low("0002", "belgium_5b") is True
+    assert meter_tariff_low("0001", "belgium_5b") is False
+    assert meter_tariff_low(None, "dsmr_5") is None
+    assert meter_tariff_low("0003", "dsmr_5") is None
+
+
+def test_schedules() -> None:
+    nl = PriceSettings.from_options({}).schedule
+    assert nl == Schedule(23, 7, True)
+    monday = datetime(2026, 3, 2)
+    assert nl.low(monday.replace(hour=23))
+    assert nl.low(monday.replace(hour=6))
+    assert not nl.low(monday.replace(hour=7))
+    assert nl.low(monday.replace(day=7, hour=12))  # Saturday
+    be = PriceSettings.from_options({"tariff_schedule": "belgium"}).schedule
+    assert be.low(monday.replace(hour=22))
+    custom = PriceSettings.from_options(
+        {
+            "tariff_schedule": "custom",
+            "low_start": 1,
+            "low_end": 5,
+            "low_weekends": False,
+        }
+    ).schedule
+    assert custom.low(monday.replace(hour=1))
+    assert not custom.low(monday.replace(hour=5))
+    assert not custom.low(monday.replace(day=7, hour=3, minute=0).replace(hour=12))
+
+
+async def test_fixed_prices_on_every_energy_row(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    costs = await _costs(
+        hass,
+        history,
+        electricity_import_price=0.25,
+        electricity_export_price=0.10,
+        gas_price=1.40,
+    )
+    history.merge_remote(IMPORT, _hourly(T0, [1_000, 1_400, 2_400, 2_400]))
+    history.merge_remote(EXPORT, _hourly(T0, [500, 500, 800, 1_300]))
+    # Gas with a gap: the estimated hours are priced too.
+    history.merge_remote(GAS, [(T0 + H, 10_000), (T0 + 4 * H, 10_300)])
+    await history.async_write()
+    assert await _rows(hass) == [
+        (T0, 0.0),
+        (T0 + H, 0.1),
+        (T0 + 2 * H, 0.35),
+        (T0 + 3 * H, 0.35),
+    ]
+    assert await _rows(hass, EXPORT) == [
+        (T0, 0.0),
+        (T0 + H, 0.0),
+        (T0 + 2 * H, 0.03),
+        (T0 + 3 * H, 0.08),
+    ]
+    assert await _rows(hass, GAS) == [
+        (T0, 0.0),
+        (T0 + H, 0.14),
+        (T0 + 2 * H, 0.28),
+        (T0 + 3 * H, 0.42),
+    ]
+    metadata = await get_instance(hass).async_add_executor_job(
+        lambda: get_metadata(hass, statistic_ids={cost_statistic_id(METER, IMPORT)})
+    )
+    meta = metadata[cost_statistic_id(METER, IMPORT)][1]
+    assert meta["unit_of_measurement"] == "EUR"
+    assert meta["has_sum"] is True
+    assert meta["source"] == "slimme_meter"
+    summary = costs.summary()
+    assert summary[IMPORT.value] == {
+        "hours": 4,
+        "total": 0.35,
+        "unknown_price_hours": [],
+    }
+    # A new hour from the P1 port: one row more, the sum goes on.
+    history.record_local(IMPORT, T0 + 5 * H, Decimal("3.400"))
+    await history.async_write()
+    rows = await _rows(hass)
+    assert rows[-1] == (T0 + 4 * H, 0.6)
+    assert len(rows) == 5
+
+
+async def test_tariff_pair_schedule_and_meter_indicator(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    # Monday 2 March 2026, 20:00 to 02:00 in Amsterdam (UTC+1): low from 23:00.
+    start = datetime(2026, 3, 2, 19, tzinfo=UTC)
+    costs = await _costs(
+        hass,
+        history,
+        electricity_import_price=0.30,
+        electricity_import_price_low=0.20,
+    )
+    # The meter showed the low tariff at 21:00 local (the user's own hours).
+    costs.record_tariff(int((start + 1 * H).timestamp()), "0001")
+    history.merge_remote(IMPORT, _hourly(start, [0, 1_000, 2_000, 3_000, 4_000, 5_000]))
+    await history.async_write()
+    sums = [total for _, total in await _rows(hass, since=start - H)]
+    # 20:00 row is the first (sum 0); then 21:00 low (meter), 22:00 normal,
+    # 23:00, 00:00 and 01:00 low (schedule).
+    assert sums == [0.0, 0.2, 0.5, 0.7, 0.9, 1.1]
+
+
+async def test_daily_charge_spread_over_dst_days(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    # 29 March 2026 has 23 hours in Amsterdam, 25 October 2026 has 25.
+    for day, hours in (
+        (datetime(2026, 3, 28, 23, tzinfo=UTC), 23),
+        (datetime(2026, 10, 24, 22, tzinfo=UTC), 25),
+    ):
+        merged = MergedHistory(hass, f"{METER}{hours}", f"entry{hours}")
+        await merged.async_load()
+        costs = CostHistory(
+            hass,
+            merged,
+            f"entry{hours}",
+            PriceSettings.from_options(
+                {"electricity_import_price": 0.0, "daily_charge": 1.15}
+            ),
+        )
+        await costs.async_load()
+        # One row before local midnight, then the whole local day.
+        merged.merge_remote(
+            IMPORT, _hourly(day - H, [1_000 * i for i in range(hours + 1)])
+        )
+        await merged.async_write()
+        rows = costs.series[IMPORT]
+        assert len(rows.hours) == hours + 1
+        # The first hour (the day before) carries its own day's share.
+        day_total = rows.sums[-1] - rows.sums[0]
+        assert day_total == pytest.approx(1.15)
+        assert rows.sums[2] - rows.sums[1] == pytest.approx(1.15 / hours)
+
+
+async def test_history_correction_and_estimates_replaced_rewrite_costs(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    await _costs(hass, history, electricity_import_price=0.5)
+    history.merge_remote(IMPORT, [(T0 + H, 1_000), (T0 + 4 * H, 4_000)])
+    await history.async_write()
+    assert [total for _, total in await _rows(hass)] == [0.0, 0.5, 1.0, 1.5]
+    # The estimated hours are replaced by readings: every later sum moves.
+    history.merge_remote(IMPORT, [(T0 + 2 * H, 1_100), (T0 + 3 * H, 3_900)])
+    await history.async_write()
+    assert [total for _, total in await _rows(hass)] == [0.0, 0.05, 1.45, 1.5]
+
+
+async def test_price_change_rewrites_history(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    costs = await _costs(hass, history, electricity_import_price=0.5, gas_price=1.0)
+    history.merge_remote(IMPORT, _hourly(T0, [0, 1_000, 2_000]))
+    history.merge_remote(GAS, _hourly(T0, [0, 1_000, 2_000]))
+    await history.async_write()
+    assert [total for _, total in await _rows(hass)] == [0.0, 0.5, 1.0]
+    await costs.async_configure(
+        PriceSettings.from_options({"electricity_import_price": 0.25})
+    )
+    assert [total for _, total in await _rows(hass)] == [0.0, 0.25, 0.5]
+    # Gas is no longer priced: its costs are gone, not left at old prices.
+    assert await _rows(hass, GAS) == []
+    # The settings survive a restart: nothing is written again.
+    await costs.async_save()
+    again = await _costs(hass, history, electricity_import_price=0.25)
+    assert again.series[IMPORT].dirty_from is None
+    assert again.series[IMPORT].sums == costs.series[IMPORT].sums
+
+
+async def test_remove_remote_history_removes_its_costs(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    await _costs(hass, history, electricity_import_price=1.0)
+    history.merge_remote(IMPORT, [(T0 + H, 1_000), (T0 + 2 * H, 2_000)])
+    history.record_local(IMPORT, T0 + 3 * H, Decimal("2.500"))
+    history.record_local(IMPORT, T0 + 4 * H, Decimal("3.000"))
+    await history.async_write()
+    assert [total for _, total in await _rows(hass)] == [0.0, 1.0, 1.5, 2.0]
+    await history.async_remove_remote()
+    assert await _rows(hass) == [(T0 + 2 * H, 0.0), (T0 + 3 * H, 0.5)]
