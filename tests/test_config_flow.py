@@ -1300,7 +1300,7 @@ async def test_reauth_loaded_serial_entry(
 async def _policy_form(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["update_policy", "remote_manage"]
+    assert result["menu_options"] == ["update_policy", "remote_manage", "costs"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "update_policy"}
     )

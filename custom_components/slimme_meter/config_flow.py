@@ -69,6 +69,7 @@ from .const import (
     SPEC_AUTO,
     VALIDATION_TIMEOUT,
 )
+from .costs_flow import CostSteps
 from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
@@ -751,15 +752,15 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         return await self.async_step_confirm()
 
 
-class SlimmeMeterOptionsFlow(RemoteSteps, OptionsFlow):
-    """Update policy, and the remote path on or off."""
+class SlimmeMeterOptionsFlow(RemoteSteps, CostSteps, OptionsFlow):
+    """Update policy, the remote path on or off, and prices."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Choose what to change."""
         return self.async_show_menu(
-            step_id="init", menu_options=["update_policy", "remote_manage"]
+            step_id="init", menu_options=["update_policy", "remote_manage", "costs"]
         )
 
     async def async_step_update_policy(
