@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 import hashlib
+from itertools import pairwise
 import json
+import time
 from typing import Any, Final
 
 from homeassistant.components.recorder.models import (
@@ -45,6 +47,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .history import _HAS_UNIT_CLASS, HOUR, NAMES, MergedHistory, Series, statistic_id
+from .prices import QUARTER, PriceTimeline, async_load_prices
 
 STORAGE_VERSION = 1
 SAVE_DELAY = 30
@@ -62,6 +65,9 @@ CONF_SCHEDULE: Final = "tariff_schedule"
 CONF_LOW_START: Final = "low_start"
 CONF_LOW_END: Final = "low_end"
 CONF_LOW_WEEKENDS: Final = "low_weekends"
+CONF_IMPORT_PRICE_ENTITY: Final = "electricity_import_price_entity"
+CONF_EXPORT_PRICE_ENTITY: Final = "electricity_export_price_entity"
+CONF_GAS_PRICE_ENTITY: Final = "gas_price_entity"
 
 SCHEDULE_NL: Final = "netherlands"
 SCHEDULE_BE: Final = "belgium"
@@ -104,6 +110,11 @@ COST_NAMES: dict[Series, str] = {
     Series.ELECTRICITY_EXPORT: "compensation",
     Series.GAS: "cost",
 }
+ENTITY_KEYS: dict[Series, str] = {
+    Series.ELECTRICITY_IMPORT: CONF_IMPORT_PRICE_ENTITY,
+    Series.ELECTRICITY_EXPORT: CONF_EXPORT_PRICE_ENTITY,
+    Series.GAS: CONF_GAS_PRICE_ENTITY,
+}
 PRICE_KEYS: dict[Series, tuple[str, str | None]] = {
     Series.ELECTRICITY_IMPORT: (CONF_IMPORT_PRICE, CONF_IMPORT_PRICE_LOW),
     Series.ELECTRICITY_EXPORT: (CONF_EXPORT_PRICE, CONF_EXPORT_PRICE_LOW),
@@ -118,11 +129,16 @@ def cost_statistic_id(meter: str, series: Series) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PriceSettings:
-    """The prices the user set, per series: (normal, low or None)."""
+    """The prices the user set, per series: (normal, low or None), or an entity."""
 
     prices: dict[Series, tuple[float, float | None]]
     daily_charge: float = 0.0
     schedule: Schedule = SCHEDULES[SCHEDULE_NL]
+    entities: dict[Series, str] = field(default_factory=dict)
+
+    def priced(self, series: Series) -> bool:
+        """Return whether a series has a price source."""
+        return series in self.entities or series in self.prices
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> PriceSettings:
@@ -141,7 +157,14 @@ class PriceSettings:
             int(options.get(CONF_LOW_END, 7)),
             bool(options.get(CONF_LOW_WEEKENDS, True)),
         )
-        return cls(prices, float(options.get(CONF_DAILY_CHARGE) or 0.0), schedule)
+        entities = {
+            series: str(options[key])
+            for series, key in ENTITY_KEYS.items()
+            if options.get(key)
+        }
+        return cls(
+            prices, float(options.get(CONF_DAILY_CHARGE) or 0.0), schedule, entities
+        )
 
     def fingerprint(self) -> str:
         """Return a short digest; costs are rewritten when it changes."""
@@ -154,6 +177,7 @@ class PriceSettings:
                     self.schedule.low_end,
                     self.schedule.low_weekends,
                 ],
+                sorted((s.value, e) for s, e in self.entities.items()),
             ]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -214,6 +238,10 @@ class CostHistory:
         self.spec = spec
         self.series: dict[Series, CostSeries] = {}
         self.tariffs: dict[int, bool] = {}  # hour start: low tariff (meter's own)
+        # Registers at quarter-hour boundaries within hours (thousandths), kept
+        # while a price entity may hold quarter-hour prices for them.
+        self.quarters: dict[Series, dict[int, int]] = {}
+        self._pending: dict[Series, tuple[list[tuple[int, int, int]], int | None]] = {}
         self._day_hours: dict[date, int] = {}
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.costs.{storage_key}"
@@ -229,6 +257,8 @@ class CostHistory:
         for start, count, low in data.get("tariffs", []):
             for step in range(int(count)):
                 self.tariffs[int(start) + step * HOUR] = bool(low)
+        for name, readings in data.get("quarters", {}).items():
+            self.quarters[Series(name)] = {int(t): int(v) for t, v in readings}
         self._written = data.get("fingerprint")
         dirty = data.get("dirty", {})
         self.history.listener = self
@@ -257,7 +287,7 @@ class CostHistory:
                 if series not in COST_SUFFIX:
                     continue
                 rows = energy.rows()
-                costs = self._compute(series, rows, None) if rows else None
+                costs = await self._async_compute(series, rows, None) if rows else None
                 if costs is not None:
                     # Computed, not changed: written only where asked.
                     costs.dirty_from = None
@@ -274,13 +304,26 @@ class CostHistory:
     def rows_changed(
         self, series: Series, rows: list[tuple[int, int, int]], before: int | None
     ) -> None:
-        """Compute the costs of rows the history is about to write."""
-        if series in COST_SUFFIX and rows:
-            self._compute(series, rows, before)
+        """Take rows the history is about to write; async_write prices them."""
+        if series not in COST_SUFFIX or not rows:
+            return
+        pending = self._pending.get(series)
+        if pending is not None and pending[0][0][0] < rows[0][0]:
+            # An earlier write was stopped before its costs: keep its head.
+            earlier, before = pending
+            rows = [row for row in earlier if row[0] < rows[0][0]] + rows
+        self._pending[series] = (rows, before)
 
     async def async_write(self) -> None:
-        """Write the cost rows that changed, with every later sum."""
+        """Compute the costs of the rows taken, write them with later sums."""
         async with self._lock:
+            while self._pending:
+                series, (rows, before) = self._pending.popitem()
+                try:
+                    await self._async_compute(series, rows, before)
+                except BaseException:
+                    self._pending.setdefault(series, (rows, before))
+                    raise
             await self._async_write_dirty()
 
     def cleared(self, series: Series) -> None:
@@ -288,6 +331,7 @@ class CostHistory:
         if series not in COST_SUFFIX:
             return
         self.series.pop(series, None)
+        self._pending.pop(series, None)
         get_instance(self.hass).async_clear_statistics(
             [cost_statistic_id(self.history.meter, series)]
         )
@@ -299,34 +343,77 @@ class CostHistory:
             self.tariffs[hour_start] = low
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
-    def _compute(
+    def record_quarters(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> None:
+        """Keep registers read at quarter-hours (thousandths), while useful.
+
+        Only a price entity can price quarter-hours, and only for as long as
+        the recorder keeps its states: older readings are not kept.
+        """
+        if series not in self.settings.entities:
+            return
+        oldest = time.time() - get_instance(self.hass).keep_days * 86400 - HOUR
+        kept = self.quarters.setdefault(series, {})
+        for moment, value in readings:
+            stamp = int(moment.timestamp())
+            if stamp % HOUR and not stamp % QUARTER and stamp >= oldest:
+                kept[stamp] = value
+        if kept and min(kept) < oldest:
+            for stamp in [t for t in kept if t < oldest]:
+                del kept[stamp]
+        self._store.async_delay_save(self._data, SAVE_DELAY)
+
+    async def _async_compute(
         self, series: Series, rows: list[tuple[int, int, int]], before: int | None
     ) -> CostSeries | None:
         """Compute the costs of rows (the tail of the series) into memory."""
-        prices = self.settings.prices.get(series)
-        if prices is None:
+        if not self.settings.priced(series):
             self.series.pop(series, None)
             return None
+        timeline = None
+        if entity := self.settings.entities.get(series):
+            timeline = await async_load_prices(
+                self.hass, entity, rows[0][0] - HOUR, rows[-1][0]
+            )
+        return self._compute(series, rows, before, timeline)
+
+    def _compute(
+        self,
+        series: Series,
+        rows: list[tuple[int, int, int]],
+        before: int | None,
+        timeline: PriceTimeline | None,
+    ) -> CostSeries:
+        """Compute the costs of rows (the tail of the series) into memory."""
         costs = self.series.setdefault(series, CostSeries())
         first = rows[0][0]
         total = costs.truncate(first)
-        normal, low = prices
+        normal, low = self.settings.prices.get(series, (0.0, None))
+        quarters = self.quarters.get(series, {})
         daily = self.settings.daily_charge if series is Series.ELECTRICITY_IMPORT else 0
         schedule, tariffs = self.settings.schedule, self.tariffs
         previous = before
-        for hour_end, _state, energy_sum in rows:
+        for hour_end, state, energy_sum in rows:
             energy = energy_sum - previous if previous is not None else 0
             previous = energy_sum
             start = hour_end - HOUR
-            price = normal
             local: datetime | None = None
-            if low is not None:
-                in_low = tariffs.get(start)
-                if in_low is None:
-                    local = dt_util.as_local(datetime.fromtimestamp(start, UTC))
-                    in_low = schedule.low(local)
-                price = low if in_low else normal
-            cost = energy * price / 1000
+            if timeline is not None:
+                hour_cost = _entity_cost(timeline, quarters, start, state, energy)
+                if hour_cost is None:
+                    costs.unknown.append(hour_end)
+                    continue
+                cost = hour_cost
+            else:
+                price = normal
+                if low is not None:
+                    in_low = tariffs.get(start)
+                    if in_low is None:
+                        local = dt_util.as_local(datetime.fromtimestamp(start, UTC))
+                        in_low = schedule.low(local)
+                    price = low if in_low else normal
+                cost = energy * price / 1000
             if daily:
                 local = local or dt_util.as_local(datetime.fromtimestamp(start, UTC))
                 cost += daily / self._hours_of(local.date())
@@ -413,10 +500,21 @@ class CostHistory:
         return {
             "fingerprint": self._written,
             "tariffs": runs,
+            "quarters": {
+                series.value: sorted(kept.items())
+                for series, kept in self.quarters.items()
+                if kept
+            },
             "dirty": {
-                series.value: costs.dirty_from
-                for series, costs in self.series.items()
-                if costs.dirty_from is not None
+                **{
+                    series.value: costs.dirty_from
+                    for series, costs in self.series.items()
+                    if costs.dirty_from is not None
+                },
+                **{
+                    series.value: rows[0][0]
+                    for series, (rows, _) in self._pending.items()
+                },
             },
         }
 
@@ -434,6 +532,32 @@ class CostHistory:
             }
             for series, costs in self.series.items()
         }
+
+
+def _entity_cost(
+    timeline: PriceTimeline,
+    quarters: Mapping[int, int],
+    start: int,
+    state: int,
+    energy: int,
+) -> float | None:
+    """Return an hour's cost at an entity's prices, by quarter-hour where known.
+
+    With the registers at the hour's three inner quarter-hours, each quarter's
+    energy is priced at that quarter's price; otherwise the hour's energy at
+    the hour's mean price.
+    """
+    inner = [quarters.get(start + step * QUARTER) for step in (1, 2, 3)]
+    registers = [value for value in inner if value is not None]
+    prices = timeline.quarters(start) if energy and len(registers) == 3 else []
+    known = [price for price in prices if price is not None]
+    if len(known) == 4:
+        points = [state - energy, *registers, state]
+        steps = [b - a for a, b in pairwise(points)]
+        if min(steps) >= 0:
+            return sum(s * p for s, p in zip(steps, known, strict=True)) / 1000
+    price = timeline.hour(start)
+    return None if price is None else energy * price / 1000
 
 
 def _ranges(hours: list[int]) -> list[list[str]]:

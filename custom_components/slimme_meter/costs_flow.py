@@ -8,6 +8,8 @@ from typing import Any
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -20,9 +22,12 @@ from .costs import (
     CONF_COSTS,
     CONF_DAILY_CHARGE,
     CONF_EXPORT_PRICE,
+    CONF_EXPORT_PRICE_ENTITY,
     CONF_EXPORT_PRICE_LOW,
     CONF_GAS_PRICE,
+    CONF_GAS_PRICE_ENTITY,
     CONF_IMPORT_PRICE,
+    CONF_IMPORT_PRICE_ENTITY,
     CONF_IMPORT_PRICE_LOW,
     CONF_LOW_END,
     CONF_LOW_START,
@@ -40,12 +45,16 @@ except ImportError:  # Home Assistant before 2026.10 validates with voluptuous
 
 PRICES = (
     CONF_IMPORT_PRICE,
+    CONF_IMPORT_PRICE_ENTITY,
     CONF_IMPORT_PRICE_LOW,
     CONF_EXPORT_PRICE,
+    CONF_EXPORT_PRICE_ENTITY,
     CONF_EXPORT_PRICE_LOW,
     CONF_GAS_PRICE,
+    CONF_GAS_PRICE_ENTITY,
     CONF_DAILY_CHARGE,
 )
+ENTITIES = (CONF_IMPORT_PRICE_ENTITY, CONF_EXPORT_PRICE_ENTITY, CONF_GAS_PRICE_ENTITY)
 LOW_PAIRS = {
     CONF_IMPORT_PRICE_LOW: CONF_IMPORT_PRICE,
     CONF_EXPORT_PRICE_LOW: CONF_EXPORT_PRICE,
@@ -79,6 +88,9 @@ def validate(user_input: dict[str, Any], errors: dict[str, str]) -> dict[str, An
             errors[key] = "invalid_price"
         else:
             settings[key] = price
+    for key in ENTITIES:
+        if user_input.get(key):
+            settings[key] = user_input[key]
     for low, normal in LOW_PAIRS.items():
         if low in settings and normal not in settings:
             errors[low] = "low_without_normal"
@@ -102,9 +114,11 @@ def schema() -> vol.Schema:
     hour = NumberSelector(
         NumberSelectorConfig(min=0, max=23, step=1, mode=NumberSelectorMode.BOX)
     )
+    entity = EntitySelector(EntitySelectorConfig(domain="sensor"))
     return vol.Schema(
         {
             **{vol.Optional(key): price for key in PRICES},
+            **{vol.Optional(key): entity for key in ENTITIES},
             vol.Required(CONF_SCHEDULE, default=SCHEDULE_NL): SelectSelector(
                 SelectSelectorConfig(
                     options=[SCHEDULE_NL, SCHEDULE_BE, SCHEDULE_CUSTOM],
@@ -131,7 +145,7 @@ class CostSteps(OptionsFlow):
         if user_input is not None:
             settings = validate(user_input, errors)
             if not errors:
-                if any(key in settings for key in PRICES):
+                if any(key in settings for key in (*PRICES, *ENTITIES)):
                     options[CONF_COSTS] = settings
                 else:
                     options.pop(CONF_COSTS, None)

@@ -232,6 +232,11 @@ class HistoryListener(Protocol):
     def cleared(self, series: Series) -> None:
         """Forget a series: its rows are removed and written again."""
 
+    def record_quarters(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> None:
+        """Take registers read at quarter-hours within hours (thousandths)."""
+
     async def async_write(self) -> None:
         """Write what the rows changed."""
 
@@ -277,6 +282,13 @@ class MergedHistory:
         return sum(
             history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
         )
+
+    def merge_quarters(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> None:
+        """Pass on registers read within hours (the hourly rows do not keep them)."""
+        if self.listener is not None:
+            self.listener.record_quarters(series, readings)
 
     @property
     def pending(self) -> bool:

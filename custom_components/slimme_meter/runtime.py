@@ -36,7 +36,7 @@ from .const import (
     STALL_FACTOR,
 )
 from .costs import CostHistory
-from .history import MergedHistory, Series
+from .history import MergedHistory, Series, milli
 from .p1.decode import DecryptionError, Snapshot, TelegramError
 from .p1.reader import LinkState, P1Reader, Stream
 from .remote.api import RemoteState
@@ -108,6 +108,7 @@ class MeterRuntime:
         self.data = dict(entry.data)  # what this runtime was set up with
         self.remote_options: dict[str, Any] | None = None
         self._hour: int | None = None
+        self._quarter: int | None = None
         self._mbus_stamps: dict[int, datetime | None] = {}
         self.spec = decoder.spec
         self.snapshot: Snapshot | None = None
@@ -209,6 +210,11 @@ class MeterRuntime:
         now = time.time()
         hour = int(now) // 3600
         changed = False
+        quarter = int(now) // 900
+        if quarter != self._quarter:
+            self._quarter = quarter
+            if quarter % 4 and self.costs is not None:
+                self._record_quarter(snapshot, self.costs, now, quarter * 900)
         if hour != self._hour:
             self._hour = hour
             if self.costs is not None:
@@ -240,6 +246,21 @@ class MeterRuntime:
             self.entry.async_create_background_task(
                 self.hass, history.async_write(), f"{DOMAIN} history write"
             )
+
+    @staticmethod
+    def _record_quarter(
+        snapshot: Snapshot, costs: CostHistory, now: float, boundary: int
+    ) -> None:
+        """Keep the registers at a quarter-hour within the hour (for costs)."""
+        if now - boundary > BOUNDARY_TOLERANCE:
+            return
+        moment = datetime.fromtimestamp(boundary, UTC)
+        for direction, series in (
+            (1, Series.ELECTRICITY_IMPORT),
+            (2, Series.ELECTRICITY_EXPORT),
+        ):
+            if (value := snapshot.total(direction)) is not None:
+                costs.record_quarters(series, [(moment, milli(value))])
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
