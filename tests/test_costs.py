@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder, get_instance
 from homeassistant.components.recorder.statistics import (
     get_metadata,
@@ -278,3 +279,92 @@ async def test_remove_remote_history_removes_its_costs(
     assert [total for _, total in await _rows(hass)] == [0.0, 1.0, 1.5, 2.0]
     await history.async_remove_remote()
     assert await _rows(hass) == [(T0 + 2 * H, 0.0), (T0 + 3 * H, 0.5)]
+
+
+async def _prices(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    changes: list[tuple[datetime, str]],
+    entity_id: str = "sensor.price",
+    unit: str = "EUR/kWh",
+) -> None:
+    """Record a price entity's states at their moments."""
+    for moment, value in changes:
+        freezer.move_to(moment)
+        hass.states.async_set(entity_id, value, {"unit_of_measurement": unit})
+        await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+
+
+@pytest.mark.freeze_time(T0 - 2 * H)
+async def test_hourly_price_entity_and_unknown_prices(
+    hass: HomeAssistant, history: MergedHistory, freezer: FrozenDateTimeFactory
+) -> None:
+    # Prices per MWh: brought to per kWh. Unavailable for the third hour.
+    await _prices(
+        hass,
+        freezer,
+        [
+            (T0 - H, "200"),
+            (T0 + H, "300"),
+            (T0 + 2 * H, "unavailable"),
+            (T0 + 3 * H, "100"),
+        ],
+        unit="EUR/MWh",
+    )
+    freezer.move_to(T0 + 6 * H)
+    costs = await _costs(hass, history, electricity_import_price_entity="sensor.price")
+    history.merge_remote(IMPORT, _hourly(T0, [1_000, 2_000, 4_000, 8_000, 9_000]))
+    await history.async_write()
+    # 00:00 (first row), 01:00 1 kWh x 0.30, 02:00 unknown (no row), 03:00
+    # 4 kWh x 0.10, 04:00 1 kWh x 0.10; the sum goes on past the unknown
+    # hour without it.
+    assert await _rows(hass) == [
+        (T0, 0.0),
+        (T0 + H, 0.3),
+        (T0 + 3 * H, 0.7),
+        (T0 + 4 * H, 0.8),
+    ]
+    assert costs.summary()[IMPORT.value]["unknown_price_hours"] == [
+        [(T0 + 3 * H).isoformat(), (T0 + 3 * H).isoformat()]
+    ]
+
+
+@pytest.mark.freeze_time(T0 - 2 * H)
+async def test_quarter_hour_prices_price_quarter_hour_energy(
+    hass: HomeAssistant, history: MergedHistory, freezer: FrozenDateTimeFactory
+) -> None:
+    # 15-minute prices: 0.10, 0.40, 0.10, 0.40 in the hour from T0 + 2 H
+    # (mean 0.25); 1 kWh used in the second and in the fourth quarter.
+    quarter = timedelta(minutes=15)
+    hour = T0 + 2 * H
+    await _prices(
+        hass,
+        freezer,
+        [
+            (T0 + H, "0.20"),
+            *((hour + i * quarter, ("0.10", "0.40")[i % 2]) for i in range(4)),
+        ],
+    )
+    freezer.move_to(T0 + 6 * H)
+    costs = await _costs(hass, history, electricity_import_price_entity="sensor.price")
+    # The grid operator's 15-minute readings within the hour.
+    history.merge_quarters(
+        IMPORT,
+        [
+            (hour + quarter, 5_000),
+            (hour + 2 * quarter, 6_000),
+            (hour + 3 * quarter, 6_000),
+        ],
+    )
+    history.merge_remote(IMPORT, _hourly(T0, [4_000, 5_000, 7_000]))
+    await history.async_write()
+    rows = await _rows(hass)
+    # 00:00: first row. 01:00: 1 kWh at 0.20. 02:00: by quarter-hour
+    # 1 x 0.40 + 1 x 0.40 = 0.80, not 2 kWh x the mean 0.25 = 0.50.
+    assert rows == [(T0, 0.0), (T0 + H, 0.2), (T0 + 2 * H, 1.0)]
+    assert rows[-1][1] - rows[-2][1] != pytest.approx(2 * 0.25)
+    # Without the quarter-hour registers, the hour's mean price.
+    costs.quarters.clear()
+    await costs.async_configure(costs.settings)
+    assert (await _rows(hass))[-1] == (T0 + 2 * H, 0.7)

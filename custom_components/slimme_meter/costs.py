@@ -399,12 +399,14 @@ class CostHistory:
             previous = energy_sum
             start = hour_end - HOUR
             local: datetime | None = None
-            if timeline is not None:
+            if timeline is not None and energy:  # nothing used costs nothing
                 hour_cost = _entity_cost(timeline, quarters, start, state, energy)
                 if hour_cost is None:
                     costs.unknown.append(hour_end)
                     continue
                 cost = hour_cost
+            elif timeline is not None:
+                cost = 0.0
             else:
                 price = normal
                 if low is not None:

@@ -88,7 +88,9 @@ async def async_load_prices(
     hass: HomeAssistant, entity_id: str, start: int, end: int
 ) -> PriceTimeline:
     """Read an entity's prices over [start, end) from states and statistics."""
-    begin = datetime.fromtimestamp(start, UTC)
+    # A second early: the recorder leaves out a state changed exactly at the
+    # start (neither the state at the start nor a change after it).
+    begin = datetime.fromtimestamp(start - 1, UTC)
     finish = datetime.fromtimestamp(end, UTC)
     recorder = get_instance(hass)
     states = await recorder.async_add_executor_job(
