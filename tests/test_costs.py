@@ -368,3 +368,29 @@ async def test_quarter_hour_prices_price_quarter_hour_energy(
     costs.quarters.clear()
     await costs.async_configure(costs.settings)
     assert (await _rows(hass))[-1] == (T0 + 2 * H, 0.7)
+
+
+@pytest.mark.freeze_time(T0 + 24 * H)
+async def test_tariffs_quarters_and_unwritten_rows_survive_a_restart(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    costs = await _costs(hass, history, electricity_import_price_entity="sensor.price")
+    for hour in range(3):
+        costs.record_tariff(int((T0 + hour * H).timestamp()), "0001")
+    costs.record_tariff(int((T0 + 5 * H).timestamp()), "0002")
+    quarter = timedelta(minutes=15)
+    history.merge_quarters(IMPORT, [(T0 + quarter, 1_100), (T0 + H, 2_000)])
+    # Older than the recorder keeps states: no quarter-hour price, not kept.
+    history.merge_quarters(IMPORT, [(T0 - 300 * H + quarter, 1)])
+    assert costs.quarters[IMPORT] == {int((T0 + quarter).timestamp()): 1_100}
+    # Rows taken but not yet priced (a write stopped in between).
+    rows = [(int((T0 + H).timestamp()), 1_000, 0)]
+    costs.rows_changed(IMPORT, rows, None)
+    costs.rows_changed(IMPORT, [(rows[0][0] + 3600, 1_500, 500)], 0)
+    await costs.async_save()
+    again = await _costs(hass, history, electricity_import_price_entity="sensor.price")
+    assert again.tariffs == costs.tariffs
+    assert again.quarters == costs.quarters
+    # Not priced for gas: its readings within hours are not kept.
+    history.merge_quarters(GAS, [(T0 + quarter, 1)])
+    assert GAS not in again.quarters

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.core import HomeAssistant
@@ -185,5 +186,42 @@ async def test_prices_from_the_options_flow_cost_the_whole_history(
         assert "costs" not in entry.options
         assert runtime.costs is not None
         assert runtime.costs.settings.prices == {}
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+
+
+async def test_p1_quarter_hours_and_tariff_with_a_price_entity(
+    hass: HomeAssistant, runs: SyncRuns, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.states.async_set("sensor.price", "0.25", {"unit_of_measurement": "EUR/kWh"})
+    async with household(days=2) as home:
+        entry = home.entry()
+        entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(
+            entry,
+            options={
+                **entry.options,
+                "costs": {"electricity_import_price_entity": "sensor.price"},
+            },
+        )
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        await runs.wait(1)
+        costs = entry.runtime_data.costs
+        assert costs is not None
+        # The grid operator's 15-minute readings of the last days are kept.
+        kept = costs.quarters[IMPORT]
+        assert kept
+        assert all(stamp % 3600 for stamp in kept)
+        # A telegram just after 10:45: the registers at the quarter-hour.
+        moment = datetime(2025, 1, 9, 10, 45, 5, tzinfo=UTC)
+        freezer.move_to(moment)
+        await home.send(hass, entry)
+        stamp = int(moment.timestamp()) - 5
+        assert stamp in kept
+        # Just after 11:00: the meter's tariff for the hour (normal, 2).
+        freezer.move_to(moment + timedelta(minutes=15))
+        await home.send(hass, entry)
+        assert costs.tariffs[stamp + 900] is False
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
