@@ -66,6 +66,9 @@ STREAMS: dict[str, Stream] = {
             },
             None,
         ),
+        # CRC-16/X.25 and bytes outside ASCII in every telegram: the lenient
+        # paths (core dsmr rejects every telegram of it).
+        Stream("holley_x25", 1, {"specification": "5"}, None),
     )
 }
 

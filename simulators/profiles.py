@@ -66,6 +66,8 @@ class Profile:
     encrypted: bool
     """Whether telegrams are sent as DLMS general-global-cipher frames."""
     meter_options: MeterOptions
+    crc_x25: bool = False
+    """Whether the CRC is CRC-16/X.25 instead of the standard CRC-16/ARC."""
 
     def create_meter(self, *, seed: int = 0, start: datetime) -> SimulatedMeter:
         """Create a new simulated meter of this kind."""
@@ -145,6 +147,25 @@ _PROFILES = (
             timezone="Europe/Luxembourg",
             equipment_prefix="SAG",
         ),
+    ),
+    Profile(
+        name="holley_x25",
+        description=(
+            "Holley-like meter: DSMR 5 layout, CRC-16/X.25, the text message "
+            "padded with 0xFF bytes"
+        ),
+        dsmr_version="5",
+        spec_name="V5",
+        serial=SERIAL_8N1,
+        interval=1.0,
+        checksum=True,
+        encrypted=False,
+        meter_options=MeterOptions(
+            household=HouseholdOptions(phases=3, solar_kwp=2.0, gas=True),
+            timezone="Europe/Budapest",
+            equipment_prefix="HLY",
+        ),
+        crc_x25=True,
     ),
     Profile(
         name="se",

@@ -179,6 +179,15 @@ def render_nl_dsmr5(s: MeterSnapshot) -> list[str]:
     ]
 
 
+def render_holley(s: MeterSnapshot) -> list[str]:
+    """Render a DSMR 5 layout whose text message is padded with 0xFF bytes."""
+    lines = render_nl_dsmr5(s)
+    lines[0] = "/HLY5\\2DTZ541-ZEBA"
+    message = next(i for i, line in enumerate(lines) if line.startswith("0-0:96.13.0"))
+    lines[message] = "0-0:96.13.0(" + "\xff" * 16 + ")"
+    return lines
+
+
 def render_nl_dsmr4(s: MeterSnapshot) -> list[str]:
     """DSMR 4.2, Kaifa layout: integer amps, no voltages, hourly gas."""
     return [
@@ -362,6 +371,7 @@ RENDERERS: dict[str, Renderer] = {
     "be_5b_gas_water": render_be_fluvius,
     "lu_encrypted": render_lu_smarty,
     "se": render_se,
+    "holley_x25": render_holley,
 }
 """The renderer of each profile."""
 
@@ -378,7 +388,19 @@ def render_body(
     return ("\r\n".join(lines) + "\r\n!").encode("latin-1")
 
 
-def finish(body: bytes, *, checksum: bool, wrong_crc: bool = False) -> bytes:
+def crc16_x25(data: bytes) -> int:
+    """CRC-16/X.25, as some meters (Holley) compute their checksum."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+def finish(
+    body: bytes, *, checksum: bool, wrong_crc: bool = False, x25: bool = False
+) -> bytes:
     """Append the CRC (when ``checksum``) and the final CRLF to a body.
 
     With ``wrong_crc`` the CRC is deliberately wrong; for a telegram without a
@@ -387,7 +409,7 @@ def finish(body: bytes, *, checksum: bool, wrong_crc: bool = False) -> bytes:
     """
     if not checksum:
         return (corrupt_digit(body) if wrong_crc else body) + b"\r\n"
-    crc = crc16(body)
+    crc = crc16_x25(body) if x25 else crc16(body)
     if wrong_crc:
         crc ^= 0x5A5A
     return body + f"{crc:04X}\r\n".encode("ascii")
@@ -433,4 +455,6 @@ def render_telegram(
     body = render_body(resolved, source)
     if non_ascii:
         body = set_high_bit(body)
-    return finish(body, checksum=resolved.checksum, wrong_crc=wrong_crc)
+    return finish(
+        body, checksum=resolved.checksum, wrong_crc=wrong_crc, x25=resolved.crc_x25
+    )

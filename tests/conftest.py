@@ -15,12 +15,12 @@ from simulators.p4 import P4Simulator
 from .server import TelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# ../shared of the checkout; a worktree nested deeper finds it further up.
+# ../shared next to the repository (also from a git worktree inside it).
 SHARED_TELEGRAMS = next(
     (
-        parent / "shared" / "fixtures" / "telegrams"
-        for parent in Path(__file__).parents[1:]
-        if (parent / "shared" / "fixtures" / "telegrams").is_dir()
+        folder / "shared" / "fixtures" / "telegrams"
+        for folder in Path(__file__).parents[1:]
+        if (folder / "shared" / "fixtures" / "telegrams").is_dir()
     ),
     Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams",
 )

@@ -156,7 +156,7 @@ def pty_cables() -> Generator[Callable[[], PtyCable]]:
     real_open = serialx.open_serial_connection
 
     def cable_at(url: str) -> PtyCable | None:
-        return cables.get(os.path.realpath(url))
+        return cables.get(os.path.realpath(url.partition("://")[2] or url))
 
     async def open_and_answer(*args: Any, **kwargs: Any) -> Any:
         cable = cable_at(kwargs["url"])

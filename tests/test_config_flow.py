@@ -14,11 +14,13 @@ from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import selector as ha_selector
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import serialx
 
+from custom_components.slimme_meter import config_flow
 from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.meter_model import title
 
@@ -108,9 +110,16 @@ def _port_info(device: str, product: str | None = None) -> serialx.SerialPortInf
 
 @pytest.fixture
 def port_list() -> Generator[list[serialx.SerialPortInfo]]:
-    """The serial ports the system reports (no USB hardware exists here)."""
+    """The serial ports the system reports (no USB hardware exists here).
+
+    The flow lists them itself where Home Assistant has no serial port
+    selector (before 2026.5); these tests see that list on every lane.
+    """
     ports: list[serialx.SerialPortInfo] = []
-    with patch.object(serialx, "list_serial_ports", return_value=ports):
+    with (
+        patch.object(serialx, "list_serial_ports", return_value=ports),
+        patch(f"{config_flow.__name__}._SERIAL_PORT_SELECTOR", None),
+    ):
         yield ports
 
 
@@ -678,6 +687,47 @@ async def test_encrypted_spec_chosen_goes_to_key_step(
 
 # --------------------------------------------------------------------------
 # User flow on a serial port
+
+
+@pytest.mark.skipif(
+    not hasattr(ha_selector, "SerialPortSelector"),
+    reason="Home Assistant before 2026.5 has no serial port selector",
+)
+async def test_serial_port_selector_where_home_assistant_has_one(
+    hass: HomeAssistant,
+) -> None:
+    """Home Assistant's selector lists local and ESPHome serial proxy ports."""
+    result = await start_flow(hass, "serial")
+    for key, selector in result["data_schema"].schema.items():
+        if str(key) == "serial_port":
+            assert selector.serialize() == {"selector": {"serial_port": {}}}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+@pytest.mark.usefixtures("fast_validation", "port_list")
+async def test_serial_port_given_as_a_url(
+    hass: HomeAssistant, cables: Callable[[], PtyCable]
+) -> None:
+    """A port serialx opens by URL, as ESPHome's serial proxy ports are given."""
+    cable = cables()
+    cable.default = V5
+    url = f"posix://{cable.path}"
+    result = await start_flow(hass, "serial")
+    result = await submit(
+        hass, result["flow_id"], {"serial_port": url, "specification": "auto"}
+    )
+    assert_form(result, "confirm", None)
+    assert cable.opens == [(115200, 8, "N")]
+    result = await submit(hass, result["flow_id"], {})
+    assert result["type"] is FlowResultType.MENU
+    result = await submit(hass, result["flow_id"], {"next_step_id": "finish"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["serial_port"] == url
+    await hass.async_block_till_done()
+    # The entry reads the meter through the same URL.
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_serial_port_list_by_id_first(
@@ -1300,7 +1350,12 @@ async def test_reauth_loaded_serial_entry(
 async def _policy_form(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["update_policy", "remote_manage", "costs"]
+    assert result["menu_options"] == [
+        "update_policy",
+        "remote_manage",
+        "import_history",
+        "costs",
+    ]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "update_policy"}
     )

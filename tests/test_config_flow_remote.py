@@ -473,7 +473,12 @@ async def options_menu(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "init"
-    assert result["menu_options"] == ["update_policy", "remote_manage", "costs"]
+    assert result["menu_options"] == [
+        "update_policy",
+        "remote_manage",
+        "import_history",
+        "costs",
+    ]
     return result
 
 

@@ -8,11 +8,16 @@ from typing import Any
 
 import pytest
 
-from custom_components.slimme_meter.p1.decode import Decoder, crc16, per_line
+from custom_components.slimme_meter.p1.decode import (
+    MAX_PARSERS,
+    Decoder,
+    crc16,
+    per_line,
+)
 from custom_components.slimme_meter.p1.specs import SPECS
 
 from .helpers import V5, V5_EQUIPMENT_HEX, V5_EQUIPMENT_ID, edit, power
-from .p1_helpers import crc16_arc
+from .p1_helpers import V2_2, crc16_arc
 
 GAS = b"0-1:24.2.1(170102161005W)(00000.107*m3)"
 GAS_NEXT = b"0-1:24.2.1(170102162005W)(00000.108*m3)"
@@ -74,3 +79,13 @@ def test_per_line_computes_once_while_the_line_repeats() -> None:
     assert kilowatts(decoder.decode(without)) is None
     assert kilowatts(decoder.decode(without)) is None
     assert len(calls) == 3
+
+
+def test_parsers_of_line_noise_stay_bounded() -> None:
+    """DSMR 2.2 has no CRC: noise can look like ever new OBIS ids."""
+    decoder = Decoder(SPECS["dsmr_2_2"])
+    for number in range(3 * MAX_PARSERS):
+        noise = b"0-0:%d.%d.0(1)\r\n" % (number // 250, number % 250)
+        snapshot = decoder.decode(V2_2.replace(b"\r\n!", b"\r\n" + noise + b"!"))
+        assert snapshot.value("1.8.1") == Decimal("1.001")
+        assert len(decoder._parsers) <= MAX_PARSERS

@@ -77,6 +77,7 @@ async def test_diagnostics_of_a_running_meter(
     assert diagnostics["remote"] == {"state": "not_configured"}
     assert diagnostics["history"] is None  # no recorder in this test
     assert diagnostics["specification"] == "5"
+    assert diagnostics["checksum"] == "crc16_arc"
     assert diagnostics["state"] == "connected"
     assert diagnostics["interval"] == round(runtime.reader.interval, 3)
     # The update intervals in force: the one set, and the default of the other.
@@ -86,6 +87,7 @@ async def test_diagnostics_of_a_running_meter(
         "received": 2,
         "rejected": 1,
         "rejected_by_reason": {"checksum": 1},
+        "lenient_lines": 0,
         "reconnects": 1,
     }
     history = diagnostics["connection_history"]
@@ -161,6 +163,7 @@ async def test_diagnostics_before_any_telegram(
         "received": 0,
         "rejected": 0,
         "rejected_by_reason": {},
+        "lenient_lines": 0,
         "reconnects": 0,
     }
     assert await hass.config_entries.async_unload(entry.entry_id)

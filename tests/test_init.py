@@ -9,6 +9,7 @@ from unittest.mock import AsyncMock, patch
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -116,6 +117,22 @@ async def test_setup_retries_when_the_serial_port_is_busy(
         assert "port is locked" in (entry.reason or "")
     finally:
         pty.close()
+
+
+async def test_a_set_up_failing_after_the_port_opened_releases_it(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = meter_entry(server.port)
+    with patch(
+        "custom_components.slimme_meter.MeterRuntime.async_configure_remote",
+        side_effect=ConfigEntryNotReady("remote path not ready"),
+    ):
+        assert not await setup_meter(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    # The connection was opened, and closed again: the retry can open it.
+    await until(lambda: server.disconnects == 1)
+    assert server.connections == 1
+    assert server.clients == 0
 
 
 async def test_unload_stops_the_reader_and_reload_works(

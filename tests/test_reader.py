@@ -22,7 +22,6 @@ from .helpers import (
     Pty,
     bad_crc,
     body,
-    edit,
     power,
     until,
     with_crc,
@@ -219,14 +218,12 @@ async def test_stall_while_only_invalid_data_arrives(
 
 async def test_rejected_telegrams_keep_the_connection(server: TelegramServer) -> None:
     rec = Recorder(tcp(server))
-    non_ascii = edit(V5, (b"0-0:96.13.0()", b"0-0:96.13.0(caf\xe9)"))
     noise = with_crc(b"/XYZ5\r\n\r\nthis is no telegram\r\n!")
     half = V5[: len(V5) // 2]
     async with rec.running():
         await server.wait_client()
         steps: list[tuple[bytes, list[str]]] = [
             (bad_crc(V5), ["checksum"]),
-            (non_ascii, ["non_ascii"]),
             (half, []),
             (V5, ["incomplete"]),
             (noise, ["malformed"]),
@@ -304,9 +301,15 @@ def test_stall_timeout_has_a_floor() -> None:
 class _Closable:
     def __init__(self) -> None:
         self.closed = 0
+        self.waited = 0
 
     def close(self) -> None:
         self.closed += 1
+
+    async def wait_closed(self) -> None:
+        assert self.closed, "waited before closing"
+        self.waited += 1
+        raise BrokenPipeError  # as a transport that failed may; not an error here
 
 
 class _SlowEndpoint:
@@ -342,6 +345,37 @@ async def test_read_error_without_message() -> None:
     assert rec.names()[:3] == [CONNECTED, DISCONNECTED, CONNECTING]
     assert rec.states[1][1] == "ConnectionResetError"
     assert closable.closed == 1
+    # The reader waits until the stream is closed (a serial port unlocked).
+    assert closable.waited == 1
+
+
+class _FaultyDecoder(Decoder):
+    """A decoder with a fault no telegram should trigger (a bug, say)."""
+
+    def decode(self, frame: bytes) -> Snapshot:
+        if b"(02.000*kW)" in frame:
+            raise ZeroDivisionError("decimal division by zero")
+        return super().decode(frame)
+
+
+async def test_a_fault_in_decoding_is_counted_and_reading_goes_on(
+    server: TelegramServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = Recorder(tcp(server))
+    rec.reader.decoder = _FaultyDecoder(SPECS["5"])
+    server.on_connect = V5
+    async with rec.running():
+        await until(lambda: rec.snapshots)
+        for _ in range(2):
+            await server.send(power("02.000"))
+        await until(lambda: len(rec.rejects) == 2)
+        await server.send(power("03.000"))
+        await until(lambda: len(rec.snapshots) == 2)
+    assert rec.reasons() == ["decoder_fault", "decoder_fault"]
+    assert str(rec.rejects[0]) == "ZeroDivisionError: decimal division by zero"
+    assert rec.snapshots[1].value("1.7.0") == Decimal("3.000")
+    assert rec.names() == [CONNECTING, CONNECTED]  # no reconnect either
+    assert caplog.text.count("Error while decoding a telegram") == 1
 
 
 async def test_cancel_closes_the_connection(server: TelegramServer) -> None:

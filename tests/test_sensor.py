@@ -15,7 +15,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.p1.detect import classify
-from custom_components.slimme_meter.p1.framing import PlainFramer
+from custom_components.slimme_meter.p1.framing import QUIET_GAP, PlainFramer
 
 from .conftest import FIXTURES, SHARED_TELEGRAMS
 from .server import TelegramServer
@@ -28,13 +28,21 @@ SAMPLES = {
     "sweden_kamstrup_kam5": SHARED_TELEGRAMS / "sweden_kamstrup_kam5.txt",
     "q3d_easymeter": SHARED_TELEGRAMS / "q3d_easymeter_esy5q3db1024_com1.txt",
     "luxembourg_crc_fixed": FIXTURES / "luxembourg_spec_example_crc_fixed.txt",
+    # Meters that write their telegrams their own way (tests/fixtures/INDEX.md)
+    **{
+        path.stem: path
+        for path in sorted(FIXTURES.glob("*.txt"))
+        if path.stem != "luxembourg_spec_example_crc_fixed"
+    },
 }
 
 
 async def _load(
     hass: HomeAssistant, server: TelegramServer, telegram: bytes
 ) -> MockConfigEntry:
-    frame = PlainFramer().feed(telegram)[0]
+    framer = PlainFramer()
+    # A telegram without '!' ends where the next begins, after a pause.
+    frame = (framer.feed(telegram) or framer.feed(b"/", QUIET_GAP))[0]
     found = classify(frame)
     assert found is not None
     spec, snapshot = found
@@ -60,6 +68,9 @@ async def _load(
         assert await hass.config_entries.async_setup(entry.entry_id)
         await server.wait_client()
         await server.send(telegram)
+        if b"!" not in telegram:
+            await asyncio.sleep(QUIET_GAP * 1.2)
+            await server.send(b"/")
         await _until(hass, lambda: entry.runtime_data.counters.received == 1)
     return entry
 
@@ -170,7 +181,8 @@ def _sample_files() -> list[Path]:
 @pytest.mark.parametrize("path", _sample_files(), ids=lambda path: path.stem)
 def test_every_sample_decodes_or_is_rejected(path: Path) -> None:
     """Every sample telegram is read by some specification, or its CRC is bad."""
-    frames = PlainFramer().feed(path.read_bytes())
+    framer = PlainFramer()
+    frames = framer.feed(path.read_bytes()) or framer.feed(b"/", QUIET_GAP)
     assert len(frames) == 1
     found = classify(frames[0])
     if found is None:
@@ -178,3 +190,22 @@ def test_every_sample_decodes_or_is_rejected(path: Path) -> None:
         return
     spec, snapshot = found
     assert len(snapshot.objects) >= 8, spec.id
+
+
+async def test_lines_read_leniently_are_counted(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = await _load(hass, server, SAMPLES["eon_hungary_ff_padding"].read_bytes())
+    runtime = entry.runtime_data
+    assert runtime.counters.lenient_lines == 2  # the header and the text message
+    assert runtime.counters.rejected == 0
+    assert runtime.reader.decoder.checksum == "crc16_arc"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_checksum_a_meter_uses_is_kept(
+    hass: HomeAssistant, server: TelegramServer
+) -> None:
+    entry = await _load(hass, server, SAMPLES["holley_crc_x25"].read_bytes())
+    assert entry.runtime_data.reader.decoder.checksum == "crc16_x25"
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -23,8 +23,9 @@ from .const import (
 )
 from .costs import CONF_COSTS, CostHistory, PriceSettings
 from .history import STORAGE_VERSION, MergedHistory
-from .p1.connection import Endpoint
+from .p1.connection import Endpoint, close
 from .p1.decode import Decoder
+from .p1.reader import Stream
 from .p1.specs import FORMER_SPEC_IDS, SPECS
 from .runtime import MeterRuntime, SlimmeMeterConfigEntry, update_intervals
 from .services import async_setup_services
@@ -56,6 +57,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) 
             translation_key="cannot_connect",
             translation_placeholders={"endpoint": str(endpoint), "error": str(err)},
         ) from err
+    try:
+        await _async_start(hass, entry, endpoint, decoder, stream)
+    except BaseException:
+        # Release the port, or the retry finds it still locked.
+        await close(stream[1])
+        raise
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    return True
+
+
+async def _async_start(
+    hass: HomeAssistant,
+    entry: SlimmeMeterConfigEntry,
+    endpoint: Endpoint,
+    decoder: Decoder,
+    stream: Stream,
+) -> None:
+    """Set up everything that reads from the opened port, then start reading."""
     if CONF_METER_KEY not in entry.data:
         # Statistics keep the name of the first meter, also after a swap.
         hass.config_entries.async_update_entry(
@@ -71,7 +90,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) 
             history,
             entry.entry_id,
             PriceSettings.from_options(entry.options.get(CONF_COSTS)),
-            spec.id,
+            decoder.spec.id,
         )
         await costs.async_load()
     runtime = MeterRuntime(hass, entry, endpoint, decoder, history, costs=costs)
@@ -81,8 +100,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: SlimmeMeterConfigEntry) 
     await runtime.async_configure_remote()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     runtime.start(stream)
-    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
-    return True
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:

@@ -21,6 +21,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers import selector as ha_selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -70,6 +71,7 @@ from .const import (
     VALIDATION_TIMEOUT,
 )
 from .costs_flow import CostSteps
+from .import_steps import ImportSteps
 from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
 from .p1.detect import Detected, DetectError, detect
@@ -119,6 +121,23 @@ def _list_ports() -> list[SelectOptionDict]:
         label = f"{path} - {port.description}" if port.description else path
         options.append(SelectOptionDict(value=path, label=label))
     return sorted(options, key=lambda option: "/by-id/" not in option["value"])
+
+
+# Home Assistant's serial port selector (2026.5+) lists local ports and the
+# serial proxy ports of ESPHome devices (esphome-hass://…); serialx opens both.
+_SERIAL_PORT_SELECTOR: Any = getattr(ha_selector, "SerialPortSelector", None)
+
+
+async def _port_selector(hass: Any) -> Any:
+    """Return the selector for a serial port: Home Assistant's where it has one."""
+    if _SERIAL_PORT_SELECTOR is not None:
+        return _SERIAL_PORT_SELECTOR()
+    ports = await hass.async_add_executor_job(_list_ports)
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=ports, custom_value=True, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
 
 
 class RemoteSteps:
@@ -383,16 +402,9 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
             }
             if (result := await self._async_find_meter(errors)) is not None:
                 return result
-        ports = await self.hass.async_add_executor_job(_list_ports)
         schema = vol.Schema(
             {
-                vol.Required(CONF_SERIAL_PORT): SelectSelector(
-                    SelectSelectorConfig(
-                        options=ports,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
-                    )
-                ),
+                vol.Required(CONF_SERIAL_PORT): await _port_selector(self.hass),
                 vol.Required(CONF_SPEC, default=SPEC_AUTO): _spec_selector(),
             }
         )
@@ -559,12 +571,7 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
                     )
         fields: dict[Any, Any] = {}
         if serial:
-            ports = await self.hass.async_add_executor_job(_list_ports)
-            fields[vol.Required(CONF_SERIAL_PORT)] = SelectSelector(
-                SelectSelectorConfig(
-                    options=ports, custom_value=True, mode=SelectSelectorMode.DROPDOWN
-                )
-            )
+            fields[vol.Required(CONF_SERIAL_PORT)] = await _port_selector(self.hass)
         else:
             fields[vol.Required(CONF_HOST)] = TextSelector()
             fields[vol.Required(CONF_PORT)] = NumberSelector(
@@ -752,15 +759,16 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         return await self.async_step_confirm()
 
 
-class SlimmeMeterOptionsFlow(RemoteSteps, CostSteps, OptionsFlow):
-    """Update policy, the remote path on or off, and prices."""
+class SlimmeMeterOptionsFlow(ImportSteps, RemoteSteps, CostSteps, OptionsFlow):
+    """Update policy, the remote path on or off, history from before, prices."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Choose what to change."""
         return self.async_show_menu(
-            step_id="init", menu_options=["update_policy", "remote_manage", "costs"]
+            step_id="init",
+            menu_options=["update_policy", "remote_manage", "import_history", "costs"],
         )
 
     async def async_step_update_policy(

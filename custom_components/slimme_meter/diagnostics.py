@@ -52,6 +52,7 @@ async def async_get_config_entry_diagnostics(
             "unique_id": "**REDACTED**" if entry.unique_id else None,
         },
         "specification": runtime.spec.id,
+        "checksum": runtime.reader.decoder.checksum,
         "state": runtime.state.value,
         "interval": round(runtime.reader.interval, 3),
         "update_intervals": dict(runtime.intervals),
@@ -62,6 +63,7 @@ async def async_get_config_entry_diagnostics(
             "received": counters.received,
             "rejected": counters.rejected,
             "rejected_by_reason": dict(counters.rejected_by_reason),
+            "lenient_lines": counters.lenient_lines,
             "reconnects": counters.reconnects,
         },
         "connection_history": [

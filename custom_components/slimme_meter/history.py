@@ -5,8 +5,9 @@ registers, so both feed the same hourly series: the local path records the
 register at each hour boundary as hours complete, the remote path adds the
 grid operator's readings. Where both have an hour, the local reading wins
 (differences are counted); the remote path fills every hour the local one
-lacks. Register values are kept as integers in thousandths (Wh, litres), so
-merging and sums are exact.
+lacks. History imported from another integration's statistics ranks lowest
+and fills only hours neither path has. Register values are kept as integers
+in thousandths (Wh, litres), so merging and sums are exact.
 
 Each statistics row covers one hour: `state` is the register at the hour's
 end, `sum` the consumption since the first known reading. A register that
@@ -47,6 +48,9 @@ from .const import DOMAIN
 
 LOCAL = "l"
 REMOTE = "r"
+IMPORTED = "i"
+# Where two sources have an hour, the higher rank wins.
+RANK = {LOCAL: 2, REMOTE: 1, IMPORTED: 0}
 HOUR = 3600
 STORAGE_VERSION = 1
 SAVE_DELAY = 30
@@ -134,13 +138,13 @@ class SeriesHistory:
         return sum((last - first) // HOUR + 1 for first, last in self.gaps())
 
     def put(self, hour_end: int, value: int, source: str) -> bool:
-        """Store a reading; local readings win over remote ones."""
+        """Store a reading; local beats remote, and both beat imported ones."""
         current = self.values.get(hour_end)
         if current is not None:
             if current == (value, source):
                 return False
-            if current[1] == LOCAL and source == REMOTE:
-                if current[0] != value:
+            if RANK[current[1]] > RANK[source]:
+                if current[1] == LOCAL and source == REMOTE and current[0] != value:
                     self.disagreements += 1
                 return False
             self._forget_sums(hour_end)
@@ -283,6 +287,13 @@ class MergedHistory:
             history.put(_epoch(hour_end), value, REMOTE) for hour_end, value in readings
         )
 
+    def merge_imported(
+        self, series: Series, readings: Iterable[tuple[int, int]]
+    ) -> int:
+        """Add imported readings (hour end, thousandths); return how many changed."""
+        history = self._series(series)
+        return sum(history.put(hour, value, IMPORTED) for hour, value in readings)
+
     def merge_quarters(
         self, series: Series, readings: Iterable[tuple[datetime, int]]
     ) -> None:
@@ -307,9 +318,13 @@ class MergedHistory:
 
     async def async_remove_remote(self) -> int:
         """Forget what the remote path imported; rewrite the series from local."""
+        return await self.async_remove_source(REMOTE)
+
+    async def async_remove_source(self, source: str) -> int:
+        """Forget one source's readings; rewrite the series from the rest."""
         removed = 0
         for series, history in self.series.items():
-            count = history.drop_source(REMOTE)
+            count = history.drop_source(source)
             removed += count
             if count:
                 # Queued before the rewrite below; the recorder keeps the order.
@@ -403,6 +418,7 @@ class MergedHistory:
                     [_iso(first), _iso(last)] for first, last in history.gaps()
                 ],
                 "disagreements": history.disagreements,
+                "imported": history.count(IMPORTED),
                 "first": _iso(history.hours[0]) if history.hours else None,
                 "last": _iso(history.hours[-1]) if history.hours else None,
             }

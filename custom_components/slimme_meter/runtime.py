@@ -67,6 +67,7 @@ class Counters:
     received: int = 0
     rejected: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    lenient_lines: int = 0  # lines read without their bytes outside ASCII
     reconnects: int = 0
     history: deque[tuple[datetime, str, str | None]] = field(
         default_factory=lambda: deque(maxlen=20)
@@ -211,11 +212,13 @@ class MeterRuntime:
         hour = int(now) // 3600
         changed = False
         quarter = int(now) // 900
-        if quarter != self._quarter:
+        if quarter != self._quarter and not snapshot.dropped:
             self._quarter = quarter
             if quarter % 4 and self.costs is not None:
                 self._record_quarter(snapshot, self.costs, now, quarter * 900)
-        if hour != self._hour:
+        # A telegram that lost a line to a damaged byte leaves the hour's
+        # boundary to the next whole one (a second later).
+        if hour != self._hour and not snapshot.dropped:
             self._hour = hour
             if self.costs is not None:
                 # The tariff in force in the hour that began (once an hour).
@@ -287,6 +290,7 @@ class MeterRuntime:
         previous, self.snapshot = self.snapshot, snapshot
         self.last_telegram = dt_util.utcnow()
         self.counters.received += 1
+        self.counters.lenient_lines += snapshot.lenient
         self._consecutive_rejects = 0
         if self.history is not None:
             self._record_history(snapshot, self.history)

@@ -67,9 +67,14 @@ UNITS: Mapping[str, str] = {
     "kvar": "kvar",
     "kVAr": "kvar",
     "kVA": "kVA",
+    "VA": "VA",
+    "MW": "MW",
     "Hz": UnitOfFrequency.HERTZ,
     "s": UnitOfTime.SECONDS,
 }
+
+_APPARENT = frozenset({"VA", "kVA"})
+POWER = SensorDeviceClass.POWER
 
 TARIFFS_NL = {1: "low", 2: "normal", 3: "tariff_3", 4: "tariff_4"}
 TARIFFS_BE = {1: "day", 2: "night", 3: "tariff_3", 4: "tariff_4"}
@@ -700,6 +705,9 @@ class MeterSensor(MeterEntity, SensorEntity):
                     unit = snapshot.unit(code)
                     if unit is not None and unit in UNITS:
                         self._attr_native_unit_of_measurement = UNITS[unit]
+                        if unit in _APPARENT and self.device_class is POWER:
+                            # A limit in kVA is no real power (Luxembourg).
+                            self._attr_device_class = None
                     break
 
     def compute(self) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,17 +22,19 @@ from simulators.dlms import (
 from simulators.meter import MeterSnapshot, SimulatedMeter
 from simulators.profiles import PROFILES, get_profile
 from simulators.source import ManualClock, TelegramSource
-from simulators.telegram import crc16, fixed, render_telegram, timestamp
+from simulators.telegram import (
+    crc16,
+    crc16_x25,
+    finish,
+    fixed,
+    render_telegram,
+    timestamp,
+)
+
+from ..conftest import SHARED_TELEGRAMS
 
 AMS = ZoneInfo("Europe/Amsterdam")
-TELEGRAMS = next(
-    (
-        parent / "shared" / "fixtures" / "telegrams"
-        for parent in Path(__file__).parents[2:]
-        if (parent / "shared" / "fixtures" / "telegrams").is_dir()
-    ),
-    Path(__file__).parents[3] / "shared" / "fixtures" / "telegrams",
-)
+TELEGRAMS = SHARED_TELEGRAMS
 
 MOMENTS = {
     "winter_day": datetime(2025, 1, 6, 9, 17, 3, tzinfo=UTC),
@@ -231,6 +232,7 @@ CHECKS: dict[str, Callable[[Any, MeterSnapshot], None]] = {
     "be_5b_gas_water": check_be,
     "lu_encrypted": check_lu,
     "se": check_se,
+    "holley_x25": check_nl_dsmr5,
 }
 PLAINTEXT_SPEC = {"lu_encrypted": "LUXEMBOURG_SMARTY"}
 
@@ -244,9 +246,16 @@ def test_every_profile_is_checked() -> None:
 def test_profile_parses_with_dsmr_parser(profile: str, moment: datetime) -> None:
     meter = _meter_at(profile, moment)
     snapshot = meter.snapshot()
-    data = render_telegram(profile, snapshot)
+    data = rendered = render_telegram(profile, snapshot)
     assert data.startswith(b"/")
     assert b"\n" not in data.replace(b"\r\n", b"")
+    if get_profile(profile).crc_x25:
+        # dsmr_parser reads neither X.25 nor the padding: give it neither.
+        assert int(data[-6:-2], 16) == crc16_x25(data[: data.rindex(b"!") + 1])
+        assert data.count(b"\xff") == 16
+        data = finish(
+            data[: data.rindex(b"!") + 1].replace(b"\xff", b""), checksum=True
+        )
     assert data.isascii()
     if get_profile(profile).checksum:
         assert data[-7:-6] == b"!"
@@ -256,7 +265,7 @@ def test_profile_parses_with_dsmr_parser(profile: str, moment: datetime) -> None
         assert data.endswith(b"\r\n!\r\n")
     telegram = _parse(profile, data, PLAINTEXT_SPEC.get(profile))
     CHECKS[profile](telegram, snapshot)
-    assert render_telegram(profile, meter) == data
+    assert render_telegram(profile, meter) == rendered
 
 
 def test_crc_matches_real_telegrams_and_dsmr_parser() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -24,6 +25,17 @@ class Closable(Protocol):
 
     async def wait_closed(self) -> None:
         """Wait until the stream is closed (a serial port is then unlocked)."""
+
+
+async def close(writer: Closable) -> None:
+    """Close a stream and wait until it is closed.
+
+    serialx releases a port in the background: without the wait, the next
+    connection attempt (or the entry set up next) finds the port still locked.
+    """
+    writer.close()
+    with suppress(OSError):
+        await writer.wait_closed()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,10 @@ checksum, then pick the specification that understands the most of its lines.
 from __future__ import annotations
 
 import asyncio
-from contextlib import suppress
 from dataclasses import dataclass
 import logging
 
-from .connection import Endpoint
+from .connection import Endpoint, close
 from .decode import Decoder, DecryptionError, Snapshot, TelegramError
 from .framing import EncryptedFramer, PlainFramer
 from .specs import (
@@ -61,9 +60,14 @@ class Detected:
 
 
 def classify(frame: bytes) -> tuple[Spec, Snapshot] | None:
-    """Return the plain specification that best reads a frame, if any."""
-    best: tuple[int, int, Spec, Snapshot] | None = None
-    has_crc = len(frame) - frame.rfind(b"!") > 4
+    """Return the plain specification that best reads a frame, if any.
+
+    The one whose own patterns read the most lines wins; lines read by their
+    OBIS code alone count only between specifications that read as many.
+    """
+    best: tuple[tuple[int, int, int], Spec, Snapshot] | None = None
+    bang = frame.rfind(b"!")
+    has_crc = bang >= 0 and len(frame) - bang > 1
     for spec in PLAIN_SPECS:
         if spec.checksum and not has_crc:
             continue
@@ -71,18 +75,18 @@ def classify(frame: bytes) -> tuple[Spec, Snapshot] | None:
             snapshot = Decoder(spec).decode(frame)
         except TelegramError:
             continue
-        score = len(snapshot.objects) + sum(
-            3 for device in snapshot.mbus if device.reading is not None
-        )
-        if not score:
-            continue
+        readings = sum(3 for device in snapshot.mbus if device.reading is not None)
+        score = len(snapshot.objects) + readings
+        if score <= snapshot.generic:
+            continue  # nothing read by the specification's own patterns
         rank = -_PREFERENCE.index(spec.id)
         version = str(snapshot.version or "")
         if spec.id == "4" and version.startswith("4"):
             rank += 100
-        if (score, rank) > (best[0], best[1]) if best else True:
-            best = (score, rank, spec, snapshot)
-    return (best[2], best[3]) if best else None
+        key = (score - snapshot.generic, score, rank)
+        if best is None or key > best[0]:
+            best = (key, spec, snapshot)
+    return (best[1], best[2]) if best else None
 
 
 class _NeedsKey(DecryptionError):
@@ -119,6 +123,7 @@ async def listen(
     except (OSError, TimeoutError) as err:
         _LOGGER.debug("Cannot open %s: %s", endpoint, err)
         raise DetectError("cannot_connect") from err
+    loop = asyncio.get_running_loop()
     received = 0
     last_error: TelegramError | None = None
     framers: list[PlainFramer | EncryptedFramer]
@@ -131,7 +136,7 @@ async def listen(
             while data := await reader.read(4096):
                 received += len(data)
                 for framer in framers:
-                    for frame in framer.feed(data):
+                    for frame in framer.feed(data, loop.time()):
                         try:
                             return _identify(frame, serial, spec, key, auth_key)
                         except _NeedsKey as err:
@@ -144,15 +149,18 @@ async def listen(
                 if last_error is not None and received > _WRONG_SETTINGS_BYTES:
                     break
     except TimeoutError:
-        pass
+        # A meter that ends its telegrams with nothing (DSMR 2.2) may have
+        # sent one whole telegram in this window: take it if the line is quiet.
+        plain = framers[0]
+        if isinstance(plain, PlainFramer) and (whole := plain.flush(loop.time())):
+            try:
+                return _identify(whole, serial, spec, key, auth_key)
+            except TelegramError as err:
+                last_error = last_error or err
     except OSError as err:
         raise DetectError("cannot_connect") from err
     finally:
-        writer.close()
-        # serialx releases a port in the background: wait, or the next line
-        # setting (or the entry set up next) finds the port still locked.
-        with suppress(OSError):
-            await writer.wait_closed()
+        await close(writer)
     if isinstance(last_error, DecryptionError):
         raise DetectError("decryption_failed")
     if received == 0:

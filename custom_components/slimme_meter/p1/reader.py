@@ -12,8 +12,8 @@ from collections.abc import Callable
 from enum import StrEnum
 import logging
 
-from .connection import Closable, Endpoint
-from .decode import Decoder, Snapshot, TelegramError
+from .connection import Closable, Endpoint, close
+from .decode import Decoder, IncompleteTelegram, Snapshot, TelegramError
 from .framing import EncryptedFramer, PlainFramer
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,10 +30,10 @@ class LinkState(StrEnum):
     STALLED = "stalled"
 
 
-class IncompleteTelegram(TelegramError):
-    """A telegram was cut off before its end."""
+class DecoderFault(TelegramError):
+    """Decoding a frame failed in a way no telegram should make it fail."""
 
-    reason = "incomplete"
+    reason = "decoder_fault"
 
 
 class P1Reader:
@@ -67,6 +67,7 @@ class P1Reader:
         self._last_valid: float | None = None
         self._connected = False
         self._consumer_failed = False
+        self._decoder_failed = False
 
     async def run(self, stream: Stream | None = None) -> None:
         """Read until cancelled; start with an already opened stream if given."""
@@ -81,8 +82,8 @@ class P1Reader:
             try:
                 state, reason = await self._read(stream[0])
             finally:
-                stream[1].close()
-                stream = None
+                writer, stream = stream[1], None
+                await close(writer)
             await self._backoff(state, reason)
 
     async def _backoff(self, state: LinkState, reason: str) -> None:
@@ -103,7 +104,7 @@ class P1Reader:
         try:
             async with asyncio.timeout(self.stall_timeout()) as watchdog:
                 while data := await reader.read(65536):
-                    for frame in framer.feed(data):
+                    for frame in framer.feed(data, loop.time()):
                         if self._handle(frame, loop.time()):
                             watchdog.reschedule(loop.time() + self.stall_timeout())
                     while incomplete < framer.incomplete:
@@ -120,6 +121,13 @@ class P1Reader:
             snapshot = self.decoder.decode(frame)
         except TelegramError as err:
             self._on_reject(err)
+            return False
+        except Exception as err:
+            # A telegram no decoder should fail on: count it, keep reading.
+            if not self._decoder_failed:
+                self._decoder_failed = True
+                _LOGGER.exception("Error while decoding a telegram")
+            self._on_reject(DecoderFault(f"{type(err).__name__}: {err}"))
             return False
         if self._last_valid is not None:
             # Follow the meter's own pace (1 s or 10 s, or a bridge's batching).
