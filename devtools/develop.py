@@ -340,6 +340,8 @@ async def bring_up(
         if entry is None:
             entry = await bootstrap.create_entry(client, stack)
             log(f"added {entry.get('title')!r}")
+            await bootstrap.set_prices(client, entry["entry_id"])
+            log("energy prices set (a low/normal pair, export, gas, a daily charge)")
         async with client.websocket() as ws:
             if not await bootstrap.energy_configured(ws):
                 log("waiting for the imported history (statistics)")
