@@ -394,3 +394,15 @@ async def test_tariffs_quarters_and_unwritten_rows_survive_a_restart(
     # Not priced for gas: its readings within hours are not kept.
     history.merge_quarters(GAS, [(T0 + quarter, 1)])
     assert GAS not in again.quarters
+
+
+async def test_long_histories_are_computed_in_chunks(
+    hass: HomeAssistant, history: MergedHistory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("custom_components.slimme_meter.costs.COMPUTE_CHUNK", 3)
+    await _costs(hass, history, electricity_import_price=0.5, daily_charge=2.4)
+    history.merge_remote(IMPORT, _hourly(T0, [1_000 * i for i in range(10)]))
+    await history.async_write()
+    # 1 kWh at 0.50 an hour, plus 2.40 a day (0.10 an hour) from the second row.
+    sums = [total for _, total in await _rows(hass)]
+    assert sums == pytest.approx([0.1 + 0.6 * i for i in range(10)])

@@ -52,6 +52,7 @@ from .prices import QUARTER, PriceTimeline, async_load_prices
 STORAGE_VERSION = 1
 SAVE_DELAY = 30
 WRITE_CHUNK = 500
+COMPUTE_CHUNK = 1000  # hours computed between two yields to the event loop
 
 # Options (under CONF_COSTS)
 CONF_COSTS: Final = "costs"
@@ -376,7 +377,15 @@ class CostHistory:
             timeline = await async_load_prices(
                 self.hass, entity, rows[0][0] - HOUR, rows[-1][0]
             )
-        return self._compute(series, rows, before, timeline)
+        costs = None
+        for offset in range(0, len(rows), COMPUTE_CHUNK):
+            if offset:
+                # Yield between chunks: years of hours take a while on a Pi.
+                await asyncio.sleep(0)
+                before = rows[offset - 1][2]
+            chunk = rows[offset : offset + COMPUTE_CHUNK]
+            costs = self._compute(series, chunk, before, timeline)
+        return costs
 
     def _compute(
         self,
