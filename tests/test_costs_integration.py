@@ -98,6 +98,9 @@ async def set_prices(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "costs"
+    # Every field once, each with its own selector.
+    fields = [str(key) for key in result["data_schema"].schema]
+    assert len(fields) == len(set(fields)) == 13
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], prices
     )
@@ -179,6 +182,23 @@ async def test_prices_from_the_options_flow_cost_the_whole_history(
         await hass.async_block_till_done()
         assert await cost_sums(hass, meter, IMPORT) == []
         assert await cost_sums(hass, meter, GAS) == []
+
+        # A sensor that is not a price is refused; then a price entity.
+        hass.states.async_set("sensor.power", "310", {"unit_of_measurement": "W"})
+        hass.states.async_set(
+            "sensor.price", "0.31", {"unit_of_measurement": "EUR/kWh"}
+        )
+        result = await set_prices(
+            hass, entry, {"electricity_import_price_entity": "sensor.power"}
+        )
+        assert result["errors"] == {"electricity_import_price_entity": "not_a_price"}
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"electricity_import_price_entity": "sensor.price"}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        assert runtime.costs is not None
+        assert runtime.costs.settings.entities == {IMPORT: "sensor.price"}
 
         # No prices at all: the settings go.
         result = await set_prices(hass, entry, {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import math
 from typing import Any
 
@@ -45,13 +46,10 @@ except ImportError:  # Home Assistant before 2026.10 validates with voluptuous
 
 PRICES = (
     CONF_IMPORT_PRICE,
-    CONF_IMPORT_PRICE_ENTITY,
     CONF_IMPORT_PRICE_LOW,
     CONF_EXPORT_PRICE,
-    CONF_EXPORT_PRICE_ENTITY,
     CONF_EXPORT_PRICE_LOW,
     CONF_GAS_PRICE,
-    CONF_GAS_PRICE_ENTITY,
     CONF_DAILY_CHARGE,
 )
 ENTITIES = (CONF_IMPORT_PRICE_ENTITY, CONF_EXPORT_PRICE_ENTITY, CONF_GAS_PRICE_ENTITY)
@@ -78,8 +76,21 @@ def _hour(value: Any) -> int | None:
     return int(number)
 
 
-def validate(user_input: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    """Return the cost settings from the form; fill errors where it cannot."""
+def _per_unit(unit: Any) -> bool:
+    """Return whether a unit is a price per something (EUR/kWh, €/m³)."""
+    return isinstance(unit, str) and "/" in unit
+
+
+def validate(
+    user_input: dict[str, Any],
+    errors: dict[str, str],
+    units: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the cost settings from the form; fill errors where it cannot.
+
+    ``units``: the unit of each chosen entity that has a state now; a sensor
+    without a price unit (a power sensor picked by mistake) is refused.
+    """
     settings: dict[str, Any] = {}
     for key in PRICES:
         if user_input.get(key) is None:
@@ -89,8 +100,14 @@ def validate(user_input: dict[str, Any], errors: dict[str, str]) -> dict[str, An
         else:
             settings[key] = price
     for key in ENTITIES:
-        if user_input.get(key):
-            settings[key] = user_input[key]
+        if entity_id := user_input.get(key):
+            if (
+                units is not None
+                and entity_id in units
+                and not _per_unit(units[entity_id])
+            ):
+                errors[key] = "not_a_price"
+            settings[key] = entity_id
     for low, normal in LOW_PAIRS.items():
         if low in settings and normal not in settings:
             errors[low] = "low_without_normal"
@@ -143,7 +160,13 @@ class CostSteps(OptionsFlow):
         errors: dict[str, str] = {}
         options = dict(self.config_entry.options)
         if user_input is not None:
-            settings = validate(user_input, errors)
+            units = {
+                state.entity_id: state.attributes.get("unit_of_measurement")
+                for key in ENTITIES
+                if (entity_id := user_input.get(key))
+                and (state := self.hass.states.get(entity_id)) is not None
+            }
+            settings = validate(user_input, errors, units)
             if not errors:
                 if any(key in settings for key in (*PRICES, *ENTITIES)):
                     options[CONF_COSTS] = settings
