@@ -3,13 +3,15 @@
 The tests run in order on one development stack: both data paths working,
 remote read-out switched off at the grid operator (with the repair dialog's
 explanation), a pulled P1 cable, the imported history in the Energy
-dashboard, and last the same pages with Home Assistant set to Dutch.
+dashboard, a year of another integration's history brought in, and last the
+same pages with Home Assistant set to Dutch.
 Screenshots go to docs/images.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 import re
 import time
@@ -288,6 +290,113 @@ def test_energy_dashboard_shows_imported_history(page: Page, stack: Stack) -> No
     expect(page.get_by_text("There is no data to show")).to_have_count(0)
     _settle(page)
     _save(page, "energy.png")
+
+
+YEAR_HOURS = 365 * 24
+PREVIOUS = "sensor.previous_meter_energy_import"
+
+
+def _previous_integration_year(end: datetime) -> list[dict[str, Any]]:
+    """Return a year of hourly statistics of the integration used before ours.
+
+    Like core dsmr's: the meter register as ``state``, a growing ``sum``; a
+    little at night, more in the evening, more in winter.
+    """
+    rows = []
+    register, total = 4000.0, 0.0
+    start = end - timedelta(hours=YEAR_HOURS)
+    for hour in range(YEAR_HOURS):
+        moment = start + timedelta(hours=hour)
+        winter = 1.4 if moment.month in (11, 12, 1, 2) else 1.0
+        use = 0.12 if moment.hour < 7 else 0.45 if 17 <= moment.hour < 22 else 0.25
+        register += round(use * winter, 3)
+        total += round(use * winter, 3)
+        rows.append(
+            {
+                "start": moment.isoformat(),
+                "state": round(register, 3),
+                "sum": round(total, 3),
+            }
+        )
+    return rows
+
+
+def _year_total(page: Page, stack: Stack) -> float:
+    """Open the Energy dashboard on this year; return its grid total in kWh."""
+    page.goto(f"{stack.url}/energy")
+    picker = page.get_by_role("button", name="Select time period")
+    expect(picker).to_be_visible(timeout=LONG)
+    _dismiss_dialogs(page)
+    picker.click()
+    page.get_by_text("This year", exact=True).click()
+    select = page.get_by_role("button", name="Select", exact=True)
+    if select.is_visible():
+        select.click()
+    _dismiss_dialogs(page)
+    grid = (
+        page.locator("tr")
+        .filter(has=page.get_by_text("Grid total", exact=True))
+        .locator("td.mdc-data-table__cell--numeric")
+    )
+    expect(grid).to_have_text(re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG)
+    return float(grid.inner_text().split()[0].replace(",", ""))
+
+
+def test_switch_from_another_integration(page: Page, stack: Stack) -> None:
+    """A year of the previous integration's history joins the merged one."""
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{stack.url}/energy")
+    expect(page.get_by_role("button", name="Select time period")).to_be_visible(
+        timeout=LONG
+    )
+    # It reaches into the weeks the grid operator delivered: those hours stay
+    # the grid operator's, the year before them comes from the import.
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    page.evaluate(
+        "async ([id, stats]) => {"
+        " const hass = document.querySelector('home-assistant').hass;"
+        " await hass.callWS({type: 'recorder/import_statistics',"
+        "  metadata: {has_sum: true, mean_type: 0, name: 'Previous meter import',"
+        "   source: 'recorder', statistic_id: id, unit_class: 'energy',"
+        "   unit_of_measurement: 'kWh'},"
+        "  stats: stats});"
+        "}",
+        [PREVIOUS, _previous_integration_year(end)],
+    )
+
+    def imported() -> str | None:
+        found = page.evaluate(
+            "async (id) => {"
+            " const hass = document.querySelector('home-assistant').hass;"
+            " const ids = await hass.callWS({type: 'recorder/list_statistic_ids',"
+            "  statistic_type: 'sum'});"
+            " return ids.some((s) => s.statistic_id === id);"
+            "}",
+            PREVIOUS,
+        )
+        return "yes" if found else None
+
+    _wait_for(f"the recorder to hold {PREVIOUS}", imported)
+    result = stack.rest(
+        "POST",
+        "/api/services/slimme_meter/import_history?return_response",
+        {
+            "config_entry_id": stack.entry_id(),
+            "electricity_import": PREVIOUS,
+            "confirm_mismatch": True,
+        },
+    )
+    assert result["service_response"]["hours_imported"] > 7000, result
+
+    # The rows reach the recorder in the background: look until the year's
+    # total holds them (the import adds about 2400 kWh to a few weeks' 400).
+    def year_loaded() -> str | None:
+        total = _year_total(page, stack)
+        return f"{total} kWh" if total > 1500 else None
+
+    _wait_for("the imported year in the Energy dashboard", year_loaded)
+    _settle(page)
+    _save(page, "energy-year.png")
 
 
 def test_in_dutch(page: Page, stack: Stack, device_id: str) -> None:
