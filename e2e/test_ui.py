@@ -281,12 +281,15 @@ def test_energy_dashboard_shows_imported_history(page: Page, stack: Stack) -> No
     if select.is_visible():
         select.click()
     _dismiss_dialogs(page)
-    grid = (
+    cells = (
         page.locator("tr")
         .filter(has=page.get_by_text("Grid total", exact=True))
         .locator("td.mdc-data-table__cell--numeric")
     )
+    grid = cells.first
     expect(grid).to_have_text(re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG)
+    # The cost statistics: a cost total that is not zero (€ 0.00 would be).
+    expect(cells.nth(1)).to_have_text(re.compile(r"[1-9]"), timeout=LONG)
     expect(page.get_by_text("There is no data to show")).to_have_count(0)
     _settle(page)
     _save(page, "energy.png")
@@ -337,6 +340,7 @@ def _year_total(page: Page, stack: Stack) -> float:
         page.locator("tr")
         .filter(has=page.get_by_text("Grid total", exact=True))
         .locator("td.mdc-data-table__cell--numeric")
+        .first  # then the cost
     )
     expect(grid).to_have_text(re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG)
     return float(grid.inner_text().split()[0].replace(",", ""))
