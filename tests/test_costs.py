@@ -8,7 +8,13 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder.models import (
+    StatisticData,
+    StatisticMeanType,
+    StatisticMetaData,
+)
 from homeassistant.components.recorder.statistics import (
+    async_import_statistics,
     get_metadata,
     statistics_during_period,
 )
@@ -406,3 +412,39 @@ async def test_long_histories_are_computed_in_chunks(
     # 1 kWh at 0.50 an hour, plus 2.40 a day (0.10 an hour) from the second row.
     sums = [total for _, total in await _rows(hass)]
     assert sums == pytest.approx([0.1 + 0.6 * i for i in range(10)])
+
+
+async def test_price_entity_statistics_stand_in_for_purged_states(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    # No states left, only the price entity's hourly means (per MWh).
+    metadata: dict[str, Any] = {
+        "has_sum": False,
+        "mean_type": StatisticMeanType.ARITHMETIC,
+        "name": None,
+        "source": "recorder",
+        "statistic_id": "sensor.price",
+        "unit_of_measurement": "EUR/MWh",
+    }
+    if "unit_class" in StatisticMetaData.__annotations__:
+        metadata["unit_class"] = None
+    async_import_statistics(
+        hass,
+        StatisticMetaData(**metadata),  # type: ignore[typeddict-item]
+        [
+            StatisticData(start=T0 + i * H, mean=mean, min=mean, max=mean)
+            for i, mean in enumerate((100.0, 200.0))
+        ],
+    )
+    hass.states.async_set("sensor.price", "150", {"unit_of_measurement": "EUR/MWh"})
+    await async_wait_recording_done(hass)
+    costs = await _costs(hass, history, electricity_import_price_entity="sensor.price")
+    history.merge_remote(IMPORT, [(T0, 0), *_hourly(T0, [1_000, 3_000])])
+    await history.async_write()
+    # 1 kWh at 0.10, then 2 kWh at 0.20 (the state set now is not the past).
+    assert [total for _, total in await _rows(hass, since=T0 - 2 * H)] == [
+        0.0,
+        0.1,
+        0.5,
+    ]
+    assert costs.summary()[IMPORT.value]["unknown_price_hours"] == []

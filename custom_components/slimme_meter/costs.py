@@ -285,7 +285,7 @@ class CostHistory:
                 get_instance(self.hass).async_clear_statistics(ids)
             self.series.clear()
             for series, energy in list(self.history.series.items()):
-                if series not in COST_SUFFIX:
+                if series not in COST_SUFFIX or not self.settings.priced(series):
                     continue
                 rows = energy.rows()
                 costs = await self._async_compute(series, rows, None) if rows else None
