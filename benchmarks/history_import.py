@@ -62,7 +62,10 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
-from custom_components.slimme_meter import history as history_module
+from custom_components.slimme_meter import (
+    costs as costs_module,
+    history as history_module,
+)
 from custom_components.slimme_meter.history import LOCAL, Series
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.p4 import OLDEST_CURSOR
@@ -72,8 +75,19 @@ from simulators.p4 import P4Simulator, RecordedRequest
 from simulators.p4_data import AMSTERDAM, local_midnight
 from simulators.source import TelegramSource
 from tests.remote_helpers import Row, expected_rows, served_values, statistics_rows
+from tests.test_costs_integration import cost_sums
 
 SERIES = (Series.ELECTRICITY_IMPORT, Series.ELECTRICITY_EXPORT, Series.GAS)
+# Prices for the three cost statistics: a low/normal pair on the Dutch
+# schedule, and a fixed amount per day (the most work per hour).
+PRICES = {
+    "electricity_import_price": 0.30,
+    "electricity_import_price_low": 0.22,
+    "electricity_export_price": 0.10,
+    "gas_price": 1.45,
+    "daily_charge": 0.95,
+    "tariff_schedule": "netherlands",
+}
 HOUR = 3600
 IMPORT_GOAL_S = 30.0
 BLOCK_GOAL_MS = 100.0
@@ -235,7 +249,7 @@ class Result:
     loop_cpu_s: float
     probe: LoopProbe
     chunks: Chunks
-    rows: dict[Series, int]
+    rows: dict[str, int]
     problems: list[str]
 
 
@@ -317,7 +331,8 @@ def make_entry(sim: P4Simulator, p1: P1TcpServer) -> MockConfigEntry:
                 "base_url": sim.url,
                 "eans": list(sim.eans),
                 "trusted_meters": [],
-            }
+            },
+            "costs": PRICES,
         },
     )
 
@@ -339,7 +354,7 @@ async def backfilled(runtime: MeterRuntime, last_hour: int) -> None:
 
 async def verify(
     hass: HomeAssistant, runtime: MeterRuntime, sim: P4Simulator, chunks: Chunks
-) -> tuple[dict[Series, int], list[str]]:
+) -> tuple[dict[str, int], list[str]]:
     """Return the rows per statistic and what is wrong with them."""
     history = runtime.history
     assert history is not None
@@ -351,12 +366,28 @@ async def verify(
             for hour, (value, source) in history.series[series].values.items()
             if source == LOCAL
         }
-    rows: dict[Series, int] = {}
+    rows: dict[str, int] = {}
     problems: list[str] = []
     for series in SERIES:
         found = await statistics_rows(hass, runtime.entry.data["meter_key"], series)
-        rows[series] = len(found)
+        rows[series.value] = len(found)
         problems += check(series, found, values[series])
+    meter = runtime.entry.data["meter_key"]
+    costs = runtime.costs
+    assert costs is not None
+    for series in SERIES:
+        found_costs = await cost_sums(hass, meter, series)
+        rows[f"{series.value} cost"] = len(found_costs)
+        if len(found_costs) != rows[series.value]:
+            problems.append(
+                f"{series} cost: {len(found_costs)} rows, {rows[series.value]} hours"
+            )
+        if any(b[1] < a[1] - 1e-9 for a, b in pairwise(found_costs)):
+            problems.append(f"{series} cost: a negative step")
+        if found_costs and round(found_costs[-1][1], 6) != round(
+            costs.series[series].sums[-1], 6
+        ):
+            problems.append(f"{series} cost: last sum differs from the computed one")
     if max(chunks.sizes, default=0) > history_module.WRITE_CHUNK:
         problems.append(f"a recorder job of {max(chunks.sizes)} rows")
     return rows, problems
@@ -386,6 +417,11 @@ async def run(months: int, page_size: int, profile: cProfile.Profile | None) -> 
                 history_module,
                 "async_add_external_statistics",
                 chunks.wrap(history_module.async_add_external_statistics),
+            ),
+            patch.object(
+                costs_module,
+                "async_add_external_statistics",
+                chunks.wrap(costs_module.async_add_external_statistics),
             ),
         ):
             async with home_assistant(config_dir) as hass:
@@ -453,8 +489,7 @@ def table(result: Result) -> list[str]:
         f" hand-over max {max(chunks.seconds, default=0.0) * 1000:.1f} ms",
     ]
     lines += [
-        f"  {'rows ' + series.value:<34} {count:8d}"
-        for series, count in result.rows.items()
+        f"  {'rows ' + name:<34} {count:8d}" for name, count in result.rows.items()
     ]
     lines += [
         f"  {'rows (all statistics)':<34} {total:8d}",

@@ -344,33 +344,71 @@ async def run_flow(client: HassClient, replies: Answers) -> dict[str, Any]:
     raise HassError(msg)
 
 
+async def set_prices(client: HassClient, entry_id: str) -> dict[str, Any]:
+    """Set the development prices in the options flow, as the UI would."""
+    url = "/api/config/config_entries/options/flow"
+    step = await client.post(url, {"handler": entry_id})
+    for reply in ({"next_step_id": "costs"}, PRICES):
+        if step.get("errors"):
+            msg = f"options flow step {step.get('step_id')!r}: {step['errors']}"
+            raise HassError(msg)
+        step = await client.post(f"{url}/{step['flow_id']}", reply)
+    if step["type"] != FLOW_DONE:
+        msg = f"the options flow did not finish: {step}"
+        raise HassError(msg)
+    return dict(step)
+
+
 # ------------------------------------------------------------------ energy
 
+SERIES = ("electricity_import", "electricity_export", "gas")
+COSTS = ("electricity_import_cost", "electricity_export_compensation", "gas_cost")
+# A Dutch household's prices (2026, taxes included): a low/normal pair, the
+# compensation for export, gas, and the supply and grid charges per day.
+PRICES = {
+    "electricity_import_price": 0.27,
+    "electricity_import_price_low": 0.24,
+    "electricity_export_price": 0.09,
+    "gas_price": 1.38,
+    "daily_charge": 1.25,
+    "tariff_schedule": "netherlands",
+}
 
-def grid_source(import_id: str, export_id: str | None) -> dict[str, Any]:
+
+def grid_source(
+    import_id: str,
+    export_id: str | None,
+    cost_id: str | None = None,
+    compensation_id: str | None = None,
+) -> dict[str, Any]:
     """Return an Energy grid source in the current shape (one import/export pair)."""
     return {
         "type": "grid",
         "stat_energy_from": import_id,
         "stat_energy_to": export_id,
-        "stat_cost": None,
+        "stat_cost": cost_id,
         "entity_energy_price": None,
         "number_energy_price": None,
-        "stat_compensation": None,
+        "stat_compensation": compensation_id if export_id else None,
         "entity_energy_price_export": None,
         "number_energy_price_export": None,
         "cost_adjustment_day": 0,
     }
 
 
-def legacy_grid_source(import_id: str, export_id: str | None) -> dict[str, Any]:
+def legacy_grid_source(
+    import_id: str,
+    export_id: str | None,
+    cost_id: str | None = None,
+    compensation_id: str | None = None,
+) -> dict[str, Any]:
     """Return the grid source in the older shape (flow_from / flow_to lists)."""
     return {
         "type": "grid",
         "flow_from": [
             {
                 "stat_energy_from": import_id,
-                "stat_cost": None,
+                "stat_cost": cost_id,
                 "entity_energy_price": None,
                 "number_energy_price": None,
             }
@@ -378,7 +416,7 @@ def legacy_grid_source(import_id: str, export_id: str | None) -> dict[str, Any]:
         "flow_to": [
             {
                 "stat_energy_to": export_id,
-                "stat_compensation": None,
+                "stat_compensation": compensation_id,
                 "entity_energy_price": None,
                 "number_energy_price": None,
             }
@@ -389,12 +427,12 @@ def legacy_grid_source(import_id: str, export_id: str | None) -> dict[str, Any]:
     }
 
 
-def gas_source(gas_id: str) -> dict[str, Any]:
+def gas_source(gas_id: str, cost_id: str | None = None) -> dict[str, Any]:
     """Return an Energy gas source."""
     return {
         "type": "gas",
         "stat_energy_from": gas_id,
-        "stat_cost": None,
+        "stat_cost": cost_id,
         "entity_energy_price": None,
         "number_energy_price": None,
     }
@@ -406,7 +444,7 @@ def pick_statistics(ids: list[str]) -> dict[str, str]:
     for ident in sorted(ids):
         if not ident.startswith(f"{DOMAIN}:"):
             continue
-        for series in ("electricity_import", "electricity_export", "gas"):
+        for series in (*SERIES, *COSTS):
             if ident.endswith(f"_{series}"):
                 found.setdefault(series, ident)
     return found
@@ -415,9 +453,7 @@ def pick_statistics(ids: list[str]) -> dict[str, str]:
 async def wait_for_statistics(
     ws: Websocket,
     timeout: float = STATISTICS_TIMEOUT,
-    needed: frozenset[str] = frozenset(
-        {"electricity_import", "electricity_export", "gas"}
-    ),
+    needed: frozenset[str] = frozenset({*SERIES, *COSTS}),
 ) -> dict[str, str]:
     """Wait until the backfill wrote the ``needed`` statistics; return their ids."""
     deadline = time.monotonic() + timeout
@@ -447,17 +483,21 @@ async def energy_configured(ws: Websocket) -> bool:
 
 async def configure_energy(ws: Websocket, found: dict[str, str]) -> None:
     """Point the Energy dashboard at the meter's merged history."""
-    import_id = found["electricity_import"]
-    export_id = found.get("electricity_export")
-    extra = [gas_source(found["gas"])] if "gas" in found else []
+    grid = (
+        found["electricity_import"],
+        found.get("electricity_export"),
+        found.get("electricity_import_cost"),
+        found.get("electricity_export_compensation"),
+    )
+    extra = [gas_source(found["gas"], found.get("gas_cost"))] if "gas" in found else []
     try:
         await ws.command(
             "energy/save_prefs",
-            energy_sources=[grid_source(import_id, export_id), *extra],
+            energy_sources=[grid_source(*grid), *extra],
         )
     except HassError:
         # Older releases (2025.4 among them) know only flow_from/flow_to lists.
         await ws.command(
             "energy/save_prefs",
-            energy_sources=[legacy_grid_source(import_id, export_id), *extra],
+            energy_sources=[legacy_grid_source(*grid), *extra],
         )

@@ -42,8 +42,14 @@ from .hass import HassClient, HassError
 PROVIDERS = ("nl_p4", "nl_meterbeheer", "lu_leneda")
 """The consent services ``--provider`` can simulate and link."""
 IMPORTED = dict.fromkeys(
-    PROVIDERS, frozenset({"electricity_import", "electricity_export", "gas"})
-) | {"lu_leneda": frozenset({"electricity_import", "electricity_export"})}
+    PROVIDERS, frozenset({*bootstrap.SERIES, *bootstrap.COSTS})
+) | {
+    "lu_leneda": frozenset(
+        name
+        for name in (*bootstrap.SERIES, *bootstrap.COSTS)
+        if not name.startswith("gas")
+    )
+}
 """The statistics each service's backfill writes (Leneda: no gas)."""
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -351,6 +357,8 @@ async def bring_up(
         if entry is None:
             entry = await bootstrap.create_entry(client, stack)
             log(f"added {entry.get('title')!r}")
+            await bootstrap.set_prices(client, entry["entry_id"])
+            log("energy prices set (a low/normal pair, export, gas, a daily charge)")
         async with client.websocket() as ws:
             if not await bootstrap.energy_configured(ws):
                 log("waiting for the imported history (statistics)")

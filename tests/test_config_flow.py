@@ -1354,6 +1354,7 @@ async def _policy_form(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
         "update_policy",
         "remote_manage",
         "import_history",
+        "costs",
     ]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "update_policy"}

@@ -477,6 +477,7 @@ async def options_menu(hass: HomeAssistant, entry: MockConfigEntry) -> Result:
         "update_policy",
         "remote_manage",
         "import_history",
+        "costs",
     ]
     return result
 

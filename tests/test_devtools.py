@@ -94,11 +94,17 @@ def test_pick_statistics() -> None:
         EXPORT,
         IMPORT,
         "other:x_gas",
+        f"{IMPORT}_cost",
+        f"{EXPORT}_compensation",
+        f"{GAS}_cost",
     ]
     assert bootstrap.pick_statistics(ids) == {
         "electricity_import": IMPORT,
         "electricity_export": EXPORT,
         "gas": GAS,
+        "electricity_import_cost": f"{IMPORT}_cost",
+        "electricity_export_compensation": f"{EXPORT}_compensation",
+        "gas_cost": f"{GAS}_cost",
     }
     assert bootstrap.pick_statistics([]) == {}
 
@@ -116,10 +122,11 @@ def test_energy_sources_fit_this_home_assistant() -> None:
             return False
         return True
 
-    gas = bootstrap.gas_source(GAS)
+    gas = bootstrap.gas_source(GAS, f"{GAS}_cost")
+    costs = (f"{IMPORT}_cost", f"{EXPORT}_compensation")
     shapes = [
-        valid([bootstrap.grid_source(IMPORT, EXPORT), gas]),
-        valid([bootstrap.legacy_grid_source(IMPORT, EXPORT), gas]),
+        valid([bootstrap.grid_source(IMPORT, EXPORT, *costs), gas]),
+        valid([bootstrap.legacy_grid_source(IMPORT, EXPORT, *costs), gas]),
     ]
     assert shapes.count(True) == 1
     assert valid([bootstrap.legacy_grid_source(IMPORT, None)]) == shapes[1]
@@ -318,6 +325,41 @@ class FlowClient:
     async def post(self, path: str, json: Any = None) -> Any:
         self.posts.append((path, json))
         return self.steps.pop(0)
+
+
+async def test_set_prices_through_the_options_flow() -> None:
+    flow = {"flow_id": "o1", "errors": None}
+    client = FlowClient(
+        [
+            {**flow, "type": "menu", "step_id": "init"},
+            {**flow, "type": "form", "step_id": "costs"},
+            {**flow, "type": "create_entry"},
+        ]
+    )
+    await bootstrap.set_prices(client, "e1")  # type: ignore[arg-type]
+    url = "/api/config/config_entries/options/flow"
+    assert client.posts == [
+        (url, {"handler": "e1"}),
+        (f"{url}/o1", {"next_step_id": "costs"}),
+        (f"{url}/o1", bootstrap.PRICES),
+    ]
+    failing = FlowClient(
+        [
+            {**flow, "type": "menu", "step_id": "init"},
+            {**flow, "type": "form", "step_id": "costs", "errors": {"x": "y"}},
+        ]
+    )
+    with pytest.raises(HassError, match="costs"):
+        await bootstrap.set_prices(failing, "e1")  # type: ignore[arg-type]
+    unfinished = FlowClient(
+        [
+            {**flow, "type": "menu", "step_id": "init"},
+            {**flow, "type": "form", "step_id": "costs"},
+            {**flow, "type": "form", "step_id": "costs"},
+        ]
+    )
+    with pytest.raises(HassError, match="did not finish"):
+        await bootstrap.set_prices(unfinished, "e1")  # type: ignore[arg-type]
 
 
 async def test_create_entry_answers_every_step() -> None:

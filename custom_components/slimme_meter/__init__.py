@@ -21,6 +21,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .costs import CONF_COSTS, CostHistory, PriceSettings
 from .history import STORAGE_VERSION, MergedHistory
 from .p1.connection import Endpoint, close
 from .p1.decode import Decoder
@@ -80,11 +81,19 @@ async def _async_start(
             entry,
             data={**entry.data, CONF_METER_KEY: entry.unique_id or entry.entry_id},
         )
-    history = None
+    history = costs = None
     if "recorder" in hass.config.components:
         history = MergedHistory(hass, entry.data[CONF_METER_KEY], entry.entry_id)
         await history.async_load()
-    runtime = MeterRuntime(hass, entry, endpoint, decoder, history)
+        costs = CostHistory(
+            hass,
+            history,
+            entry.entry_id,
+            PriceSettings.from_options(entry.options.get(CONF_COSTS)),
+            decoder.spec.id,
+        )
+        await costs.async_load()
+    runtime = MeterRuntime(hass, entry, endpoint, decoder, history, costs=costs)
     entry.runtime_data = runtime
     # The remote path first: its sensors start with its real state, never
     # with a passing "not configured".
@@ -120,6 +129,10 @@ async def _async_entry_updated(
     runtime.intervals.update(update_intervals(entry.options))
     if entry.options.get(CONF_REMOTE) != runtime.remote_options:
         await runtime.async_configure_remote()
+    if runtime.costs is not None:
+        settings = PriceSettings.from_options(entry.options.get(CONF_COSTS))
+        if settings != runtime.costs.settings:
+            await runtime.costs.async_configure(settings)
 
 
 async def async_unload_entry(
@@ -151,12 +164,12 @@ async def async_remove_config_entry_device(
 async def async_remove_entry(
     hass: HomeAssistant, entry: SlimmeMeterConfigEntry
 ) -> None:
-    """Delete what this entry stored: its merged history and sync progress.
+    """Delete what this entry stored: its merged history, costs, sync progress.
 
     The long-term statistics stay; remove them in the statistics developer
     tools if they are no longer wanted.
     """
-    for kind in ("history", "remote"):
+    for kind in ("history", "remote", "costs"):
         await Store[Any](
             hass, STORAGE_VERSION, f"{DOMAIN}.{kind}.{entry.entry_id}"
         ).async_remove()

@@ -72,6 +72,7 @@ from .const import (
     SPEC_AUTO,
     VALIDATION_TIMEOUT,
 )
+from .costs_flow import CostSteps
 from .import_steps import ImportSteps
 from .meter_model import title
 from .p1.connection import Endpoint, parse_network_address
@@ -888,8 +889,8 @@ class SlimmeMeterConfigFlow(RemoteSteps, ConfigFlow, domain=DOMAIN):
         return await self.async_step_confirm()
 
 
-class SlimmeMeterOptionsFlow(ImportSteps, RemoteSteps, OptionsFlow):
-    """Update policy, the remote path on or off, history from before."""
+class SlimmeMeterOptionsFlow(ImportSteps, RemoteSteps, CostSteps, OptionsFlow):
+    """Update policy, the remote path on or off, history from before, prices."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -897,7 +898,7 @@ class SlimmeMeterOptionsFlow(ImportSteps, RemoteSteps, OptionsFlow):
         """Choose what to change."""
         return self.async_show_menu(
             step_id="init",
-            menu_options=["update_policy", "remote_manage", "import_history"],
+            menu_options=["update_policy", "remote_manage", "import_history", "costs"],
         )
 
     async def async_step_update_policy(

@@ -74,6 +74,7 @@ async def async_get_config_entry_diagnostics(
         ],
         "telegram": redact_telegram(snapshot.raw) if snapshot else None,
         "history": _history(runtime),
+        "costs": runtime.costs.summary() if runtime.costs else None,
         "remote": _remote(runtime),
         "mbus": [
             {"channel": device.channel, "type": device.device_type, "unit": device.unit}

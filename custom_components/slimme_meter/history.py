@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from homeassistant.components.recorder.models import (
     StatisticData,
@@ -234,6 +234,26 @@ class SeriesHistory:
         return history
 
 
+class HistoryListener(Protocol):
+    """Follows the rows written (the costs derived from them)."""
+
+    def rows_changed(
+        self, series: Series, rows: list[tuple[int, int, int]], before: int | None
+    ) -> None:
+        """Take rows about to be written (a series' tail); ``before``: prior sum."""
+
+    def cleared(self, series: Series) -> None:
+        """Forget a series: its rows are removed and written again."""
+
+    def record_quarters(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> None:
+        """Take registers read at quarter-hours within hours (thousandths)."""
+
+    async def async_write(self) -> None:
+        """Write what the rows changed."""
+
+
 class MergedHistory:
     """The merged hourly history of one meter, written as statistics."""
 
@@ -246,6 +266,7 @@ class MergedHistory:
             hass, STORAGE_VERSION, f"{DOMAIN}.history.{storage_key}"
         )
         self._write_lock = asyncio.Lock()
+        self.listener: HistoryListener | None = None
 
     async def async_load(self) -> None:
         """Restore the readings kept so far."""
@@ -314,6 +335,13 @@ class MergedHistory:
         history = self._series(series)
         return sum(history.put(hour, value, IMPORTED) for hour, value in readings)
 
+    def merge_quarters(
+        self, series: Series, readings: Iterable[tuple[datetime, int]]
+    ) -> None:
+        """Pass on registers read within hours (the hourly rows do not keep them)."""
+        if self.listener is not None:
+            self.listener.record_quarters(series, readings)
+
     @property
     def pending(self) -> bool:
         """Return whether rows wait to be written (a write was stopped)."""
@@ -344,6 +372,8 @@ class MergedHistory:
                 get_instance(self.hass).async_clear_statistics(
                     [statistic_id(self.meter, series)]
                 )
+                if self.listener is not None:
+                    self.listener.cleared(series)
                 history.dirty_from = history.hours[0] if history.hours else None
         await self.async_write()
         return removed
@@ -358,6 +388,9 @@ class MergedHistory:
                 start = bisect_left(history.hours, history.dirty_from)
                 history.dirty_from = None
                 rows = history.rows(start)
+                if self.listener is not None and rows:
+                    before = history.sums[start - 1] if start else None
+                    self.listener.rows_changed(series, rows, before)
                 for offset in range(0, len(rows), WRITE_CHUNK):
                     self._add(series, rows[offset : offset + WRITE_CHUNK])
                     try:
@@ -368,6 +401,8 @@ class MergedHistory:
                         if offset + WRITE_CHUNK < len(rows):
                             history._dirty(rows[offset + WRITE_CHUNK][0])
                         raise
+            if self.listener is not None:
+                await self.listener.async_write()
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     def _add(self, series: Series, rows: list[tuple[int, int, int]]) -> None:

@@ -35,7 +35,8 @@ from .const import (
     LOGGER,
     STALL_FACTOR,
 )
-from .history import MergedHistory, Series
+from .costs import CostHistory
+from .history import MergedHistory, Series, milli
 from .p1.decode import DecryptionError, Snapshot, TelegramError
 from .p1.reader import LinkState, P1Reader, Stream
 from .remote.anchor import Overlap
@@ -92,11 +93,14 @@ class MeterRuntime:
         endpoint: Endpoint,
         decoder: Decoder,
         history: MergedHistory | None = None,
+        *,
+        costs: CostHistory | None = None,
     ) -> None:
         """Create the reader; start() runs it."""
         self.hass = hass
         self.entry = entry
         self.history = history
+        self.costs = costs
         self._remote = RemoteLifecycle(
             hass,
             entry,
@@ -106,6 +110,7 @@ class MeterRuntime:
         self.data = dict(entry.data)  # what this runtime was set up with
         self.remote_options: dict[str, Any] | None = None
         self._hour: int | None = None
+        self._quarter: int | None = None
         self._mbus_stamps: dict[int, datetime | None] = {}
         self.spec = decoder.spec
         self.snapshot: Snapshot | None = None
@@ -149,6 +154,8 @@ class MeterRuntime:
         await self._remote.stop()
         if self.history is not None:
             await self.history.async_save()
+        if self.costs is not None:
+            await self.costs.async_save()
 
     @property
     def remote(self) -> RemoteSync | None:
@@ -207,10 +214,18 @@ class MeterRuntime:
         now = time.time()
         hour = int(now) // 3600
         changed = False
+        quarter = int(now) // 900
+        if quarter != self._quarter and not snapshot.dropped:
+            self._quarter = quarter
+            if quarter % 4 and self.costs is not None:
+                self._record_quarter(snapshot, self.costs, now, quarter * 900)
         # A telegram that lost a line to a damaged byte leaves the hour's
         # boundary to the next whole one (a second later).
         if hour != self._hour and not snapshot.dropped:
             self._hour = hour
+            if self.costs is not None:
+                # The tariff in force in the hour that began (once an hour).
+                self.costs.record_tariff(hour * 3600, snapshot.value("96.14.0"))
             if now - hour * 3600 <= BOUNDARY_TOLERANCE:
                 boundary = datetime.fromtimestamp(hour * 3600, UTC)
                 for direction, series in (
@@ -237,6 +252,21 @@ class MeterRuntime:
             self.entry.async_create_background_task(
                 self.hass, history.async_write(), f"{DOMAIN} history write"
             )
+
+    @staticmethod
+    def _record_quarter(
+        snapshot: Snapshot, costs: CostHistory, now: float, boundary: int
+    ) -> None:
+        """Keep the registers at a quarter-hour within the hour (for costs)."""
+        if now - boundary > BOUNDARY_TOLERANCE:
+            return
+        moment = datetime.fromtimestamp(boundary, UTC)
+        for direction, series in (
+            (1, Series.ELECTRICITY_IMPORT),
+            (2, Series.ELECTRICITY_EXPORT),
+        ):
+            if (value := snapshot.total(direction)) is not None:
+                costs.record_quarters(series, [(moment, milli(value))])
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:

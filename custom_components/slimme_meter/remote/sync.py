@@ -83,6 +83,20 @@ def hourly(readings: Iterable[Reading]) -> dict[Series, list[tuple[datetime, int
     return result
 
 
+def within_hours(
+    readings: Iterable[Reading],
+) -> dict[Series, list[tuple[datetime, int]]]:
+    """Keep the readings between whole hours (15-minute ones), per series."""
+    result: dict[Series, list[tuple[datetime, int]]] = {}
+    for reading in readings:
+        moment = reading.time
+        if moment.minute and not moment.second and not moment.microsecond:
+            result.setdefault(SERIES[reading.register], []).append(
+                (moment, reading.value)
+            )
+    return result
+
+
 class RemoteSync:
     """The remote path of one meter."""
 
@@ -280,6 +294,8 @@ class RemoteSync:
                 continue
             run.temporary = run.temporary or rejection.state is not None
             run.awaiting = run.awaiting or rejection.code == "010"
+        for series, readings in within_hours(batch.readings).items():
+            self.history.merge_quarters(series, readings)
         changed = 0
         for series, readings in hourly([*batch.daily, *batch.readings]).items():
             changed += self.history.merge_remote(series, readings)
