@@ -49,20 +49,15 @@ import aiohttp
 from yarl import URL
 
 from .api import (
-    AuthError,
     Batch,
     ConsentEndedError,
     InvalidResponseError,
     MeteringPoint,
-    RateLimitedError,
     Register,
-    UnavailableError,
-    UnexpectedStatusError,
-    UnreachableError,
     Usage,
 )
-from .http import decode_json, read_bounded
-from .p4 import parse_moment, parse_retry_after
+from .http import get_json
+from .p4 import parse_moment
 
 DEFAULT_BASE_URL: Final = "https://api.leneda.eu"
 TIME_SERIES_PATH: Final = "/api/metering-points/{pod}/time-series"
@@ -248,41 +243,20 @@ class LenedaProvider:
         )
         url = URL(f"{self._base_url}{path}?{query}", encoded=True)
         where = f"time series {code}"
-        try:
-            async with self._session.get(
-                url, headers=self._headers, timeout=self._timeout
-            ) as response:
-                _check_status(response)
-                body = await read_bounded(response)
-        except InvalidResponseError as err:
-            raise type(err)(f"{where}: {err}") from None
-        except TimeoutError as err:
-            raise UnreachableError(f"no answer from {self._base_url} in time") from err
-        except aiohttp.ClientError as err:
-            raise UnreachableError(f"cannot reach {self._base_url}: {err}") from err
-        return parse_series(decode_json(body, where), code, start, end)
-
-
-def _check_status(response: aiohttp.ClientResponse) -> None:
-    status = response.status
-    if status == 401:
-        raise AuthError("API key or Energy ID refused (HTTP 401)")
-    if status == 403:
-        raise AuthError("access refused (HTTP 403): a restriction of Leneda's")
-    if status == 404:
-        raise ConsentEndedError(
-            "the metering point is unknown or no longer shared with this Energy ID"
-            " (HTTP 404)"
+        document = await get_json(
+            self._session,
+            url,
+            where=where,
+            headers=self._headers,
+            timeout=self._timeout,
+            refused={
+                401: "API key or Energy ID refused (HTTP 401)",
+                403: "access refused (HTTP 403): a restriction of Leneda's",
+            },
+            gone="the metering point is unknown or no longer shared with this"
+            " Energy ID",
         )
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if status == 429:
-        raise RateLimitedError("too many requests (HTTP 429)", retry_after=retry_after)
-    if status >= 500:
-        raise UnavailableError(
-            f"service unavailable (HTTP {status})", retry_after=retry_after
-        )
-    if status != 200:
-        raise UnexpectedStatusError(f"unexpected HTTP status {status}")
+        return parse_series(document, code, start, end)
 
 
 def _invalid(where: str, what: str) -> InvalidResponseError:

@@ -55,21 +55,16 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from .api import (
-    AuthError,
     Batch,
     ConsentEndedError,
     InvalidResponseError,
     MeteringPoint,
-    RateLimitedError,
     Register,
     Rejection,
-    UnavailableError,
-    UnexpectedStatusError,
-    UnreachableError,
     Usage,
 )
-from .http import decode_json, read_bounded
-from .p4 import parse_moment, parse_retry_after, rejection_state
+from .http import get_json
+from .p4 import parse_moment, rejection_state
 
 DEFAULT_BASE_URL: Final = "https://hub.meterbeheer.nl"
 FEEDS_PATH: Final = "/api/v1/feed"
@@ -224,17 +219,15 @@ class MeterbeheerProvider:
         return feeds
 
     async def _get(self, url: str, params: Mapping[str, str]) -> Any:
-        try:
-            async with self._session.get(
-                url, params=dict(params), headers=self._headers, timeout=self._timeout
-            ) as response:
-                _check_status(response)
-                body = await read_bounded(response)
-        except TimeoutError as err:
-            raise UnreachableError(f"no answer from {self._base_url} in time") from err
-        except aiohttp.ClientError as err:
-            raise UnreachableError(f"cannot reach {self._base_url}: {err}") from err
-        return decode_json(body, url.split("?", 1)[0].rsplit("/", 2)[-1])
+        return await get_json(
+            self._session,
+            url,
+            where=url.rsplit("/", 2)[-1],
+            headers=self._headers,
+            timeout=self._timeout,
+            params=params,
+            gone="the feed no longer exists",
+        )
 
 
 def _product(feed: dict[str, Any]) -> str:
@@ -243,23 +236,6 @@ def _product(feed: dict[str, Any]) -> str:
     if isinstance(kind, str) and kind.strip().lower() in ("g", "gas"):
         return "gas"
     return "electricity"
-
-
-def _check_status(response: aiohttp.ClientResponse) -> None:
-    status = response.status
-    if status in (401, 403):
-        raise AuthError(f"API key refused (HTTP {status})")
-    if status == 404:
-        raise ConsentEndedError("the feed no longer exists (HTTP 404)")
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if status == 429:
-        raise RateLimitedError("too many requests (HTTP 429)", retry_after=retry_after)
-    if status >= 500:
-        raise UnavailableError(
-            f"service unavailable (HTTP {status})", retry_after=retry_after
-        )
-    if status != 200:
-        raise UnexpectedStatusError(f"unexpected HTTP status {status}")
 
 
 def _pick(item: dict[str, Any], names: tuple[str, ...]) -> Any:

@@ -102,9 +102,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_FLOOR, Decimal
-import email.utils
-import json
-import math
 import re
 from typing import Any, Final
 from urllib.parse import quote
@@ -113,19 +110,17 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from .api import (
-    AuthError,
     Batch,
     InvalidResponseError,
     MeteringPoint,
-    RateLimitedError,
     Reading,
     Register,
     Rejection,
     RemoteState,
-    UnavailableError,
-    UnexpectedStatusError,
-    UnreachableError,
 )
+from .http import MAX_BODY_BYTES, get_json, parse_retry_after
+
+__all__ = ["MAX_BODY_BYTES", "parse_retry_after"]  # read by tests and providers
 
 # --------------------------------------------------------------- protocol
 
@@ -204,9 +199,6 @@ UNITS: Final[Mapping[str, tuple[str, int]]] = {
 SOURCE_TIMEZONE: Final = ZoneInfo("Europe/Amsterdam")
 """A8: the time zone of ``QueryDate``."""
 
-MAX_BODY_BYTES: Final = 20 * 1024 * 1024
-"""A14: the largest answer read."""
-
 REJECTION_STATES: Final[Mapping[str, RemoteState | None]] = {
     "007": RemoteState.NOT_REMOTELY_READABLE,  # no smart meter on that date
     "008": RemoteState.CONSENT_ENDED,  # not authorised (no or expired mandate)
@@ -227,7 +219,6 @@ DEFAULT_REJECTION_STATE: Final = RemoteState.TEMPORARILY_UNAVAILABLE
 MIN_METER_ID_MATCH: Final = 6
 """The shortest meter number :func:`meter_matches` compares."""
 
-_READ_CHUNK = 64 * 1024
 _CURSOR_RE = re.compile(r"\d{8}-\d{6}-\d{6}")
 _EAN_RE = re.compile(r"\d{18}")
 _CODE_RE = re.compile(r"\d{1,3}")
@@ -269,30 +260,6 @@ def meter_matches(p4_meter_id: str, p1_equipment_id: str) -> bool:
     return p1.endswith(p4) or p4.endswith(p1) or p4 in p1
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks to wait, or None.
-
-    The header holds either seconds or an HTTP date; a date in the past
-    means zero.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
-
-
 class P4Provider:
     """The SDS P4 API as a :class:`~.api.Provider`."""
 
@@ -331,67 +298,14 @@ class P4Provider:
 
     async def _get(self, path: str, params: Mapping[str, str]) -> Any:
         """GET a JSON document; every failure becomes a typed error."""
-        url = self._base_url + path
-        try:
-            async with self._session.get(
-                url, params=dict(params), headers=self._headers, timeout=self._timeout
-            ) as response:
-                _check_status(response)
-                body = await _read_bounded(response)
-        except InvalidResponseError as err:
-            raise type(err)(f"{path}: {err}") from None
-        except TimeoutError as err:
-            raise UnreachableError(f"no answer from {url} in time") from err
-        except aiohttp.ClientError as err:
-            raise UnreachableError(f"cannot reach {url}: {err}") from err
-        try:
-            return _decode(body)
-        except InvalidResponseError as err:
-            raise InvalidResponseError(f"{path}: {err}") from None
-
-
-# ------------------------------------------------------------------- HTTP
-
-
-def _check_status(response: aiohttp.ClientResponse) -> None:
-    status = response.status
-    if status in (401, 403):
-        raise AuthError(f"API key refused (HTTP {status})")
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if status == 429:
-        raise RateLimitedError("too many requests (HTTP 429)", retry_after=retry_after)
-    if status >= 500:
-        raise UnavailableError(
-            f"service unavailable (HTTP {status})", retry_after=retry_after
+        return await get_json(
+            self._session,
+            self._base_url + path,
+            where=path,
+            headers=self._headers,
+            timeout=self._timeout,
+            params=params,
         )
-    if status != 200:
-        raise UnexpectedStatusError(f"unexpected HTTP status {status}")
-
-
-async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
-    """Read the body, refusing anything over ``MAX_BODY_BYTES``."""
-    declared = response.content_length
-    if declared is not None and declared > MAX_BODY_BYTES:
-        raise InvalidResponseError(f"answer of {declared} bytes is too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(_READ_CHUNK):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise InvalidResponseError(f"answer exceeds {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _decode(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as err:
-        raise InvalidResponseError(f"answer is not valid JSON: {err}") from err
 
 
 # ---------------------------------------------------------------- parsing
