@@ -271,23 +271,7 @@ def test_cable_pulled_and_plugged(
 def test_energy_dashboard_shows_imported_history(page: Page, stack: Stack) -> None:
     """The merged history fills the Energy dashboard for the past month."""
     page.set_viewport_size(VIEWPORT)
-    page.goto(f"{stack.url}/energy")
-    picker = page.get_by_role("button", name="Select time period")
-    expect(picker).to_be_visible(timeout=LONG)
-    _dismiss_dialogs(page)
-    picker.click()
-    page.get_by_text("Last 30 days", exact=True).click()
-    select = page.get_by_role("button", name="Select", exact=True)
-    if select.is_visible():
-        select.click()
-    _dismiss_dialogs(page)
-    cells = (
-        page.locator("tr")
-        .filter(has=page.get_by_text("Grid total", exact=True))
-        .locator("td.mdc-data-table__cell--numeric")
-    )
-    grid = cells.first
-    expect(grid).to_have_text(re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG)
+    cells = _grid_totals(page, stack, "Last 30 days")
     # The cost statistics: a cost total that is not zero (€ 0.00 would be).
     expect(cells.nth(1)).to_have_text(re.compile(r"[1-9]"), timeout=LONG)
     expect(page.get_by_text("There is no data to show")).to_have_count(0)
@@ -324,25 +308,36 @@ def _previous_integration_year(end: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def _year_total(page: Page, stack: Stack) -> float:
-    """Open the Energy dashboard on this year; return its grid total in kWh."""
+def _grid_totals(page: Page, stack: Stack, period: str) -> Locator:
+    """Open the Energy dashboard on ``period``; return the grid total's cells.
+
+    The first is the energy (waited for until it is not zero), the second the
+    cost.
+    """
     page.goto(f"{stack.url}/energy")
     picker = page.get_by_role("button", name="Select time period")
     expect(picker).to_be_visible(timeout=LONG)
     _dismiss_dialogs(page)
     picker.click()
-    page.get_by_text("This year", exact=True).click()
+    page.get_by_text(period, exact=True).click()
     select = page.get_by_role("button", name="Select", exact=True)
     if select.is_visible():
         select.click()
     _dismiss_dialogs(page)
-    grid = (
+    cells = (
         page.locator("tr")
         .filter(has=page.get_by_text("Grid total", exact=True))
         .locator("td.mdc-data-table__cell--numeric")
-        .first  # then the cost
     )
-    expect(grid).to_have_text(re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG)
+    expect(cells.first).to_have_text(
+        re.compile(r"[1-9][\d,]*(\.\d+)? kWh"), timeout=LONG
+    )
+    return cells
+
+
+def _year_total(page: Page, stack: Stack) -> float:
+    """Open the Energy dashboard on this year; return its grid total in kWh."""
+    grid = _grid_totals(page, stack, "This year").first
     return float(grid.inner_text().split()[0].replace(",", ""))
 
 
