@@ -30,6 +30,9 @@ from .server import TelegramServer
 from .test_config_flow import assert_form
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
+# The live meter's telegrams must not record an hour of their own: Home
+# Assistant's clock stands well inside the hour after the recorded day.
+pytestmark = pytest.mark.freeze_time(datetime(2026, 5, 2, 0, 37, tzinfo=UTC), tick=True)
 HW_IMPORT = "homewizard_like:p1_import"
 HW_EXPORT = "homewizard_like:p1_export"
 GAS = "other:gas"
