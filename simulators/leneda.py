@@ -21,13 +21,15 @@ What the notes leave open, and how it is served (each can be switched):
 
 - a code the owner did not grant: 200 with ``unit`` and
   ``meteringPointCode`` null and no items (:meth:`revoke` with a code);
-- consent withdrawn (the POD no longer shared): 404 (:meth:`revoke`);
+- consent withdrawn (a POD no longer shared): 404 (:meth:`revoke`);
 - a correction: the quarter hours of a day again with ``version`` 2, after
   the first ones (:meth:`correct`);
 - missing quarter hours (:meth:`blank`);
 - a lag: only days up to ``last_day`` are served; :meth:`add_days` publishes
   more;
-- answer shapes (``VARIANTS``): unsorted items, a lower-case unit;
+- answer shapes (``VARIANTS``): unsorted items, a lower-case unit; gas by
+  the hour (the default), by the quarter hour or by the local day, its unit
+  written ``m³`` (the default), ``m3``, ``M3`` or left blank;
 - faults: an HTTP status (with Retry-After), a cut-off body (:meth:`fail`).
 The error bodies are invented: Leneda documents none.
 """
@@ -47,18 +49,26 @@ from aiohttp import web
 
 from .cli import run, until_stopped
 from .meter import SimulatedMeter
-from .p4_data import AMSTERDAM, P4History, default_meter
+from .p4_data import AMSTERDAM, DayRegisters, P4History, default_meter
 
 CODE_IMPORT = "1-1:1.29.0"
 CODE_EXPORT = "1-1:2.29.0"
-CODES = (CODE_IMPORT, CODE_EXPORT)
+CODE_GAS = "7-1:99.23.15"
+CODES = (CODE_IMPORT, CODE_EXPORT, CODE_GAS)
 DEFAULT_POD = "LU0000010133700000000000081434123"
+PRODUCTION_POD = "LU0000010133700000000000081434999"
+GAS_POD = "LU0000020244800000000000092545234"
 DEFAULT_API_KEY = "test-key"
 DEFAULT_ENERGY_ID = "LUXE-TE-ST-1234"
 TIME_SERIES = "/api/metering-points/{pod}/time-series"
 VARIANTS: dict[str, str] = {
     "unsorted": "items newest first",
     "lower_unit": "the unit as kw",
+    "gas_quarter": "gas by the quarter hour (PT15M)",
+    "gas_daily": "gas by the local day (P1D)",
+    "gas_m3": "the gas unit as m3",
+    "gas_upper": "the gas unit as M3",
+    "gas_blank_unit": "the gas unit left blank",
 }
 """Answer shapes served instead of the documented one, by name."""
 
@@ -86,6 +96,8 @@ class LenedaSimulator:
         api_key: str = DEFAULT_API_KEY,
         energy_id: str = DEFAULT_ENERGY_ID,
         pod: str = DEFAULT_POD,
+        production_pod: str | None = None,
+        gas_pod: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 0,
@@ -104,10 +116,16 @@ class LenedaSimulator:
         self.api_key = api_key
         self.energy_id = energy_id
         self.pod = pod
+        self.production_pod = production_pod
+        """Production's own POD (None: the consumption POD carries it)."""
+        self.gas_pod = gas_pod
+        """Gas's own POD (None: the consumption POD carries it)."""
         self.host = host
         self.port = port
         self.shared = True
-        """False: the owner stopped sharing the POD (404)."""
+        """False: the owner stopped sharing the consumption POD (404)."""
+        self.unshared: set[str] = set()
+        """Other PODs the owner stopped sharing (404)."""
         self.ungranted: set[str] = set()
         """Codes not granted: answered with null unit and no items."""
         self.variants: set[str] = set()
@@ -134,19 +152,31 @@ class LenedaSimulator:
         """Publish ``count`` more days."""
         self.history.extend(count)
 
-    def revoke(self, code: str | None = None) -> None:
-        """Stop sharing one code (granted no more), or the whole POD."""
-        if code is None:
+    def pod_of(self, code: str) -> str:
+        """Return the POD that carries ``code``."""
+        own = {CODE_EXPORT: self.production_pod, CODE_GAS: self.gas_pod}.get(code)
+        return own or self.pod
+
+    def revoke(self, code: str | None = None, *, pod: str | None = None) -> None:
+        """Stop sharing one code (granted no more), or a whole POD.
+
+        Without arguments, the consumption POD.
+        """
+        if code is not None:
+            self.ungranted.add(code)
+        elif pod is None or pod == self.pod:
             self.shared = False
         else:
-            self.ungranted.add(code)
+            self.unshared.add(pod)
 
-    def grant(self, code: str | None = None) -> None:
-        """Share one code again, or the POD."""
-        if code is None:
+    def grant(self, code: str | None = None, *, pod: str | None = None) -> None:
+        """Share one code again, or a POD."""
+        if code is not None:
+            self.ungranted.discard(code)
+        elif pod is None or pod == self.pod:
             self.shared = True
         else:
-            self.ungranted.discard(code)
+            self.unshared.discard(pod)
 
     def correct(self, day: date, factor: float = 1.1) -> None:
         """Serve ``day`` again as version 2, every quarter scaled by ``factor``."""
@@ -173,37 +203,88 @@ class LenedaSimulator:
     def quarters(
         self, code: str, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, Decimal, int]]:
-        """Return the quarter hours served for ``code``: (start, kW, version).
+        """Return the quarter hours served for ``code``: (start, value, version).
 
-        Only the days that overlap ``[start, end)`` when given.
+        The value is kW for electricity, m³ for gas. Only the days that
+        overlap ``[start, end)`` when given.
         """
         result: list[tuple[datetime, Decimal, int]] = []
-        for registers in self.history:
-            if (end is not None and registers.times[0] >= end) or (
-                start is not None and registers.times[-1] <= start
-            ):
-                continue
-            values = registers.import_wh if code == CODE_IMPORT else registers.export_wh
+        gas = code == CODE_GAS
+        scale = 1000 if gas else 250
+        for registers in self._days(start, end):
+            values = {
+                CODE_IMPORT: registers.import_wh,
+                CODE_EXPORT: registers.export_wh,
+            }.get(code, registers.gas_l)
+            if values is None:
+                continue  # no gas meter
             factor = self._corrections.get(registers.day)
             for index in range(len(registers.times) - 1):
                 moment = registers.times[index]
                 if moment in self._blanks:
                     continue
-                wh = values[index + 1] - values[index]
-                result.append((moment, Decimal(wh) / 250, 1))
+                amount = values[index + 1] - values[index]
+                result.append((moment, Decimal(amount) / scale, 1))
                 if factor is not None:
-                    scaled = int(wh * factor)
-                    result.append((moment, Decimal(scaled) / 250, 2))
+                    scaled = int(amount * factor)
+                    result.append((moment, Decimal(scaled) / scale, 2))
         return result
 
+    def _days(self, start: datetime | None, end: datetime | None) -> list[DayRegisters]:
+        return [
+            registers
+            for registers in self.history
+            if not (
+                (end is not None and registers.times[0] >= end)
+                or (start is not None and registers.times[-1] <= start)
+            )
+        ]
+
+    def intervals(
+        self, code: str, start: datetime | None = None, end: datetime | None = None
+    ) -> tuple[str, list[tuple[datetime, Decimal, int]]]:
+        """Return the ``intervalLength`` and the intervals served for ``code``.
+
+        Electricity by the quarter hour; gas by the hour unless a variant
+        asks for quarter hours or local days. An hour or a day lacking a
+        quarter is left out.
+        """
+        quarters = self.quarters(code, start, end)
+        if code != CODE_GAS or "gas_quarter" in self.variants:
+            return "PT15M", quarters
+        daily = "gas_daily" in self.variants
+        starts = (
+            {t: r.times[0] for r in self._days(start, end) for t in r.times[:-1]}
+            if daily
+            else {}
+        )
+        groups: dict[tuple[datetime, int], list[Decimal]] = {}
+        for moment, value, version in quarters:
+            first = starts[moment] if daily else moment.replace(minute=0)
+            groups.setdefault((first, version), []).append(value)
+        sizes = {r.times[0]: len(r.times) - 1 for r in self._days(start, end)}
+        return (
+            "P1D" if daily else "PT1H",
+            [
+                (first, sum(values, Decimal(0)), version)
+                for (first, version), values in groups.items()
+                if len(values) == (sizes[first] if daily else 4)
+            ],
+        )
+
     def hourly_wh(self, code: str) -> dict[int, int]:
-        """Return the energy of every complete hour served (hour start -> Wh)."""
-        latest = {start: power for start, power, _ in self.quarters(code)}
+        """Return the amount of every complete hour served (hour start -> Wh, l).
+
+        Wh for electricity, litres for gas; the latest version of each
+        quarter hour.
+        """
+        scale = 1000 if code == CODE_GAS else 250
+        latest = {start: value for start, value, _ in self.quarters(code)}
         hours: dict[int, list[Decimal]] = {}
-        for start, power in latest.items():
-            hours.setdefault(int(start.timestamp()) // 3600 * 3600, []).append(power)
+        for start, value in latest.items():
+            hours.setdefault(int(start.timestamp()) // 3600 * 3600, []).append(value)
         return {
-            hour: int(sum(values) * 250)
+            hour: int(sum(values) * scale)
             for hour, values in hours.items()
             if len(values) == 4
         }
@@ -219,26 +300,35 @@ class LenedaSimulator:
                 "unit": None,
                 "items": [],
             }
+        interval, served = self.intervals(code, start, end)
         items = [
             {
-                "value": float(power),
+                "value": float(value),
                 "startedAt": _stamp(moment),
                 "type": "Actual",
                 "version": version,
                 "calculated": False,
             }
-            for moment, power, version in self.quarters(code, start, end)
+            for moment, value, version in served
             if start <= moment < end
         ]
         if "unsorted" in self.variants:
             items.reverse()
         return {
-            "meteringPointCode": self.pod,
+            "meteringPointCode": self.pod_of(code),
             "obisCode": code,
-            "intervalLength": "PT15M",
-            "unit": "kw" if "lower_unit" in self.variants else "kW",
+            "intervalLength": interval,
+            "unit": self._unit(code),
             "items": items,
         }
+
+    def _unit(self, code: str) -> str:
+        if code != CODE_GAS:
+            return "kw" if "lower_unit" in self.variants else "kW"
+        for variant, unit in (("gas_m3", "m3"), ("gas_upper", "M3")):
+            if variant in self.variants:
+                return unit
+        return "" if "gas_blank_unit" in self.variants else "m³"
 
     @staticmethod
     def _error(status: int, message: str) -> web.Response:
@@ -262,7 +352,13 @@ class LenedaSimulator:
             or request.headers.get("X-ENERGY-ID") != self.energy_id
         ):
             return self._error(401, "Unauthorized")
-        if request.match_info["pod"] != self.pod or not self.shared:
+        pod = request.match_info["pod"]
+        pods = {self.pod, self.production_pod, self.gas_pod}
+        if (
+            pod not in pods
+            or pod in self.unshared
+            or (pod == self.pod and not self.shared)
+        ):
             return self._error(404, "Metering point not found")
         try:
             start = datetime.fromisoformat(request.query["startDateTime"])
@@ -272,7 +368,7 @@ class LenedaSimulator:
             return self._error(400, f"bad query: {err}")
         if start.tzinfo is None or end.tzinfo is None or start > end:
             return self._error(400, "start and end must be UTC, in order")
-        if code not in CODES:
+        if code not in CODES or self.pod_of(code) != pod:
             return web.json_response(self._document_unknown())
         body = json.dumps(self._document(code, start, end)).encode()
         return web.Response(body=body, content_type="application/json")
@@ -309,6 +405,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", default=DEFAULT_API_KEY)
     parser.add_argument("--energy-id", default=DEFAULT_ENERGY_ID)
     parser.add_argument("--pod", default=DEFAULT_POD)
+    parser.add_argument("--production-pod", help="production's own POD")
+    parser.add_argument("--gas-pod", help="gas's own POD")
     parser.add_argument("--variant", action="append", choices=VARIANTS, default=[])
     return parser
 
@@ -319,6 +417,8 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.key,
         energy_id=args.energy_id,
         pod=args.pod,
+        production_pod=args.production_pod,
+        gas_pod=args.gas_pod,
         host=args.host,
         port=args.port,
     )

@@ -95,7 +95,14 @@ async def test_config_flow_links_leneda_after_every_error(
     flow_id = result["flow_id"]
     result = await configure(hass, flow_id, key_input(leneda, api_key=" test-key "))
     assert_form(result, "remote_leneda", {})
-    assert fields(result) == ["energy_id", "pod", "registers", "confirm"]
+    assert fields(result) == [
+        "energy_id",
+        "pod",
+        "registers",
+        "production_pod",
+        "gas_pod",
+        "confirm",
+    ]
     assert result["description_placeholders"]["local_meter"] == (
         leneda.history.meter.equipment_id
     )
@@ -128,7 +135,9 @@ async def test_config_flow_links_leneda_after_every_error(
     leneda.revoke(CODE_EXPORT)
     result = await configure(hass, flow_id, point_input())
     assert_form(result, "remote_leneda", {"registers": "grant_missing"})
-    assert result["description_placeholders"]["codes"] == CODE_EXPORT
+    assert result["description_placeholders"]["codes"] == (
+        f"{CODE_EXPORT} ({DEFAULT_POD})"
+    )
 
     # Leneda down, then an answer that cannot be read.
     leneda.fail(503)

@@ -142,7 +142,7 @@ async def test_a_code_not_granted_is_reported_and_the_others_read(
     sim.revoke(CODE_EXPORT)
     client = provider(session, sim)
     batches = await backfill(client)
-    assert batches[-1].missing_grants == {CODE_EXPORT}
+    assert batches[-1].missing_grants == {(DEFAULT_POD, CODE_EXPORT)}
     assert hourly(batches, Register.ELECTRICITY_EXPORT) == {}
     assert hourly(batches, Register.ELECTRICITY_IMPORT) == sim.hourly_wh(CODE_IMPORT)
     assert await client.probe(DEFAULT_POD) == {CODE_EXPORT}
@@ -271,12 +271,15 @@ def parse(doc: Any, start: datetime = START, end: datetime = END) -> Any:
     )
 
 
+HOUR = timedelta(hours=1)
+
+
 def test_a_documented_answer_gives_whole_hours() -> None:
-    assert parse(document()) == {START: 1000}
+    assert parse(document()) == {(START, START + HOUR): 1000}
     hourly_doc = document(
         intervalLength="PT1H", items=[{"value": 2, "startedAt": "2025-01-01T01:00:00Z"}]
     )
-    assert parse(hourly_doc) == {START + timedelta(hours=1): 2000}
+    assert parse(hourly_doc) == {(START + HOUR, START + 2 * HOUR): 2000}
     assert parse(document(items=None)) == {}
     assert parse(document(unit=None)) is None
     assert parse(document(), END, END + timedelta(days=1)) == {}
@@ -285,7 +288,7 @@ def test_a_documented_answer_gives_whole_hours() -> None:
     corrected["items"].insert(
         0, {"value": 2.0, "startedAt": "2025-01-01T00:00:00Z", "version": 2}
     )
-    assert parse(corrected) == {START: 1250}
+    assert parse(corrected) == {(START, START + HOUR): 1250}
 
 
 @pytest.mark.parametrize(

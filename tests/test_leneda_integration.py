@@ -308,7 +308,7 @@ async def test_a_missing_grant_is_its_own_repair(
         assert issue is not None
         assert issue.translation_placeholders == {
             "meter": "Smart meter",
-            "codes": CODE_EXPORT,
+            "codes": f"{CODE_EXPORT} ({DEFAULT_POD})",
         }
         diagnostics = await async_get_config_entry_diagnostics(hass, entry)
         assert diagnostics["remote"]["missing_grants"] == [CODE_EXPORT]

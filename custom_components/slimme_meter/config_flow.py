@@ -100,7 +100,14 @@ EAN_PATTERN = re.compile(r"\d{18}")
 SECTION_ADVANCED = "advanced"
 CONF_POD = "pod"
 CONF_REGISTERS = "registers"
-LENEDA_REGISTERS = {"import": leneda.CODE_IMPORT, "export": leneda.CODE_EXPORT}
+LENEDA_REGISTERS = {
+    "import": leneda.CODE_IMPORT,
+    "export": leneda.CODE_EXPORT,
+    "gas": leneda.CODE_GAS,
+}
+# The fields of the metering points: consumption, and where production or
+# gas have their own.
+LENEDA_PODS = (CONF_POD, leneda.CONF_PRODUCTION_POD, leneda.CONF_GAS_POD)
 _DEFAULT_URLS = frozenset(kind.default_base_url for kind in PROVIDERS.values())
 
 KEY_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -365,20 +372,48 @@ class RemoteSteps:
             errors=errors,
         )
 
+    def _linked_remote(self) -> Mapping[str, Any]:
+        """Return the remote path linked now (empty while setting up)."""
+        return {}
+
+    def _leneda_suggested(self) -> dict[str, Any]:
+        """Return what the Leneda form shows first: the link in use, if Leneda's."""
+        remote = self._linked_remote()
+        if remote.get(CONF_PROVIDER) != leneda.LenedaProvider.name:
+            return {}
+        grants = remote.get(CONF_GRANTS) or []
+        return {
+            CONF_ENERGY_ID: remote.get(CONF_ENERGY_ID),
+            CONF_POD: (remote.get(CONF_EANS) or [None])[0],
+            leneda.CONF_PRODUCTION_POD: remote.get(leneda.CONF_PRODUCTION_POD),
+            leneda.CONF_GAS_POD: remote.get(leneda.CONF_GAS_POD),
+            CONF_REGISTERS: [
+                name for name, code in LENEDA_REGISTERS.items() if code in grants
+            ],
+        }
+
     async def async_step_remote_leneda(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Leneda: the Energy ID, the typed POD, the registers, a confirmation.
+        """Leneda: the Energy ID, the typed PODs, the registers, a confirmation.
 
         Leneda lists no metering points and no POD names the P1 meter, so the
-        user types it and confirms it is this meter's. Reading the last days
-        checks the key, the Energy ID, the POD and the grant of every code.
+        user types it and confirms it is this meter's; production and gas may
+        have metering points of their own. Reading the last days checks the
+        key, the Energy ID, every POD and the grant of every code.
         """
         errors: dict[str, str] = {}
         placeholders = {"reason": "-", "codes": "-"}
         if user_input is not None:
             energy_id = user_input[CONF_ENERGY_ID].strip()
-            pod = leneda.normalise_pod(user_input[CONF_POD])
+            pods: dict[str, str] = {}
+            for field in LENEDA_PODS:
+                pod = leneda.normalise_pod(user_input.get(field) or "")
+                if field != CONF_POD and not pod:
+                    continue  # optional: read from the consumption POD
+                if not leneda.valid_pod(pod):
+                    errors[field] = "invalid_pod"
+                pods[field] = pod
             grants = [
                 code
                 for name, code in LENEDA_REGISTERS.items()
@@ -386,23 +421,23 @@ class RemoteSteps:
             ]
             if not API_KEY_PATTERN.fullmatch(energy_id):
                 errors[CONF_ENERGY_ID] = "invalid_energy_id"
-            if not leneda.valid_pod(pod):
-                errors[CONF_POD] = "invalid_pod"
             if not grants:
                 errors[CONF_REGISTERS] = "registers_required"
             if not user_input.get("confirm"):
                 errors["confirm"] = "confirm_required"
             if not errors:
+                main = pods.pop(CONF_POD)
+                extra = {field: pod for field, pod in pods.items() if pod != main}
                 remote = {
                     **self._remote,
                     CONF_ENERGY_ID: energy_id,
                     CONF_GRANTS: grants,
-                    CONF_EANS: [pod],
+                    CONF_EANS: list(dict.fromkeys([main, *extra.values()])),
+                    **extra,
                 }
-                missing = await self._async_leneda_probe(
-                    remote, pod, errors, placeholders
-                )
-                if missing is not None:
+                if await self._async_leneda_probe(
+                    remote, {CONF_POD: main, **extra}, errors, placeholders
+                ):
                     return await self._async_finish_remote(remote)
         schema = vol.Schema(
             {
@@ -416,13 +451,15 @@ class RemoteSteps:
                         translation_key="leneda_register",
                     )
                 ),
+                vol.Optional(leneda.CONF_PRODUCTION_POD): TextSelector(),
+                vol.Optional(leneda.CONF_GAS_POD): TextSelector(),
                 vol.Required("confirm", default=False): BooleanSelector(),
             }
         )
         return self.async_show_form(  # type: ignore[attr-defined,no-any-return]
             step_id="remote_leneda",
             data_schema=self.add_suggested_values_to_schema(  # type: ignore[attr-defined]
-                schema, user_input
+                schema, user_input or self._leneda_suggested()
             ),
             description_placeholders={
                 "local_meter": self._local_meter_id() or "-",
@@ -434,39 +471,47 @@ class RemoteSteps:
     async def _async_leneda_probe(
         self,
         remote: dict[str, Any],
-        pod: str,
+        pods: Mapping[str, str],
         errors: dict[str, str],
         placeholders: dict[str, str],
-    ) -> frozenset[str] | None:
-        """Read the POD's last days; fill errors (and what went wrong) on failure."""
+    ) -> bool:
+        """Read each POD's last days; fill errors (and what went wrong) on failure.
+
+        ``pods`` maps the form's field to the POD typed there.
+        """
         client = leneda.LenedaProvider.from_options(
             async_get_clientsession(self.hass),
             remote[CONF_API_KEY],
             remote[CONF_BASE_URL],
             remote,
         )
-        try:
-            missing = await client.probe(pod)
-        except AuthError:
-            errors["base"] = "invalid_api_key"
-        except ConsentEndedError:
-            errors[CONF_POD] = "pod_not_shared"
-        except InvalidResponseError as err:
-            LOGGER.warning("Leneda's time series: %s", err)
-            placeholders["reason"] = str(err)
-            errors["base"] = "unexpected_answer"
-        except RemoteError as err:
-            LOGGER.debug("Leneda did not answer: %s", err)
-            errors["base"] = "remote_unreachable"
-        except Exception:
-            LOGGER.exception("Unexpected error while reading Leneda")
-            errors["base"] = "unknown"
-        else:
-            if not missing:
-                return missing
-            placeholders["codes"] = ", ".join(sorted(missing))
+        missing: list[str] = []
+        for field, pod in pods.items():
+            try:
+                codes = await client.probe(pod)
+            except AuthError:
+                errors["base"] = "invalid_api_key"
+            except ConsentEndedError:
+                errors[field] = "pod_not_shared"
+                continue
+            except InvalidResponseError as err:
+                LOGGER.warning("Leneda's time series: %s", err)
+                placeholders["reason"] = str(err)
+                errors["base"] = "unexpected_answer"
+            except RemoteError as err:
+                LOGGER.debug("Leneda did not answer: %s", err)
+                errors["base"] = "remote_unreachable"
+            except Exception:
+                LOGGER.exception("Unexpected error while reading Leneda")
+                errors["base"] = "unknown"
+            else:
+                missing.extend(f"{code} ({pod})" for code in sorted(codes))
+                continue
+            return False  # the same for every POD: asked once
+        if missing and not errors:
+            placeholders["codes"] = ", ".join(missing)
             errors[CONF_REGISTERS] = "grant_missing"
-        return None
+        return not errors
 
     async def async_step_remote_mismatch(
         self, user_input: dict[str, Any] | None = None
@@ -977,6 +1022,9 @@ class SlimmeMeterOptionsFlow(ImportSteps, RemoteSteps, CostSteps, OptionsFlow):
 
     def _local_meter_id(self) -> str | None:
         return self.config_entry.data.get(CONF_EQUIPMENT_ID)
+
+    def _linked_remote(self) -> Mapping[str, Any]:
+        return self.config_entry.options.get(CONF_REMOTE) or {}
 
     async def _async_finish_remote(self, remote: dict[str, Any]) -> ConfigFlowResult:
         return self.async_create_entry(

@@ -112,12 +112,14 @@ def _remote(runtime: MeterRuntime) -> dict[str, Any]:
         "imported": remote.imported,
         "rejections": dict(remote.rejections),
         "meter_mismatch": remote.mismatched_meter is not None,
-        "missing_grants": sorted(remote.missing_grants),
+        # Codes only: the metering points are redacted like the options.
+        "missing_grants": sorted({code for _, code in remote.missing_grants}),
         "implausible": (
             {
                 "hours": remote.implausible.hours,
                 "local_kwh": remote.implausible.local / 1000,
                 "remote_kwh": remote.implausible.remote / 1000,
+                "unit": remote.implausible.unit,
             }
             if remote.implausible
             else None

@@ -62,14 +62,15 @@ def sync_issues(
     *,
     failing: str | None = None,
     implausible: str | None = None,
-    missing_grants: Collection[str] = (),
+    missing_grants: Collection[tuple[str, str]] = (),
 ) -> None:
     """Raise the issue that matches the remote state; clear the others.
 
     ``failing`` is what the service answers when the same failure has
     lasted more than a day; ``implausible`` the energy both paths counted
-    when they disagree; ``missing_grants`` the registers the consent does
-    not cover (their own issue, while the others are imported).
+    when they disagree; ``missing_grants`` the (metering point, register)
+    pairs the consent does not cover (their own issue, while the others are
+    imported).
     """
     _sync_grants(hass, entry_id, title, missing_grants)
     active = ISSUES["mismatch"] if mismatched_meter else ISSUES.get(state or "")
@@ -105,14 +106,22 @@ def sync_issues(
 
 
 def _sync_grants(
-    hass: HomeAssistant, entry_id: str, title: str, codes: Collection[str]
+    hass: HomeAssistant,
+    entry_id: str,
+    title: str,
+    grants: Collection[tuple[str, str]],
 ) -> None:
-    """Raise or clear the issue of registers the consent does not cover."""
+    """Raise or clear the issue of registers the consent does not cover.
+
+    The issue names each register with its metering point, as Leneda's web
+    app asks for both when access is granted.
+    """
     issue = issue_id(GRANT_MISSING, entry_id)
-    if not codes:
+    if not grants:
         ir.async_delete_issue(hass, DOMAIN, issue)
         return
-    listed = ", ".join(sorted(codes))
+    codes = ", ".join(sorted({code for _, code in grants}))
+    listed = ", ".join(f"{code} ({point})" for point, code in sorted(grants))
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -122,7 +131,7 @@ def _sync_grants(
         severity=ir.IssueSeverity.WARNING,
         translation_key=GRANT_MISSING,
         translation_placeholders={"meter": title, "codes": listed},
-        data={"entry_id": entry_id, "reason": listed, "codes": listed},
+        data={"entry_id": entry_id, "reason": listed, "codes": codes},
     )
 
 
@@ -135,6 +144,7 @@ class RemoteRepairFlow(RepairsFlow):
         self.entry_id = str(data["entry_id"])
         self.meter_id = str(data.get("meter_id") or "")
         self.reason = str(data.get("reason") or "")
+        self.codes = str(data.get("codes") or "")
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -210,7 +220,7 @@ class RemoteRepairFlow(RepairsFlow):
     ) -> RepairsFlowResult:
         """Stop asking for the registers that are not granted."""
         entry = self._entry()
-        missing = {code.strip() for code in self.reason.split(",")}
+        missing = {code.strip() for code in self.codes.split(",")}
         grants = entry.options.get(CONF_REMOTE, {}).get(CONF_GRANTS) or []
         self._update_remote(
             **{CONF_GRANTS: [code for code in grants if code not in missing]}

@@ -395,6 +395,6 @@ def _energy(overlap: Overlap | None) -> str | None:
     if overlap is None:
         return None
     return (
-        f"{overlap.hours} h: P1 {overlap.local / 1000:.3f} kWh,"
-        f" {overlap.remote / 1000:.3f} kWh"
+        f"{overlap.hours} h: P1 {overlap.local / 1000:.3f} {overlap.unit},"
+        f" {overlap.remote / 1000:.3f} {overlap.unit}"
     )

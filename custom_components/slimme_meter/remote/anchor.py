@@ -42,11 +42,12 @@ HOUR = 3600
 
 @dataclass(frozen=True, slots=True)
 class Overlap:
-    """Energy of the hours both paths measured (thousandths)."""
+    """Energy (or gas) of the hours both paths measured (thousandths)."""
 
     hours: int
     local: int
     remote: int
+    unit: str = "kWh"
 
     def plausible(self, tolerance: float, floor: int) -> bool:
         """Return whether both agree within ``tolerance`` (or ``floor``)."""
@@ -194,7 +195,7 @@ class UsageLedger:
 
     def overlap(self, register: Register, local: Mapping[int, int]) -> Overlap:
         """Return the energy of the hours measured by both paths."""
-        hours = count = local_total = remote_total = 0
+        count = local_total = remote_total = 0
         for hour, value in self.fine.get(register, {}).items():
             start, end = local.get(hour), local.get(hour + HOUR)
             if start is None or end is None or end < start:
@@ -202,8 +203,12 @@ class UsageLedger:
             count += 1
             local_total += end - start
             remote_total += value
-        hours = count
-        return Overlap(hours=hours, local=local_total, remote=remote_total)
+        return Overlap(
+            hours=count,
+            local=local_total,
+            remote=remote_total,
+            unit="m³" if register is Register.GAS else "kWh",
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Return the ledger in a compact form: hours as runs of values."""

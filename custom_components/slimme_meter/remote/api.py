@@ -8,7 +8,7 @@ path state it means, so the rest of the integration never sees HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -183,9 +183,13 @@ class Batch:
     more: bool = False
     meter_ids: frozenset[str] = field(default_factory=frozenset)
     usages: Sequence[Usage] = ()  # a source without registers (anchor.py)
-    # Registers the consent does not cover (e.g. export not granted): the
-    # others are imported; the user is asked to grant the missing ones.
-    missing_grants: frozenset[str] = field(default_factory=frozenset)
+    # (metering point, register) pairs the consent does not cover (e.g.
+    # export not granted): the others are imported; the user is asked to
+    # grant the missing ones. Registers by the provider's own names.
+    missing_grants: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    # The metering point each register comes from, where a source reads
+    # several (production or gas apart from consumption).
+    points: Mapping[Register, str] = field(default_factory=dict)
 
 
 class Provider(Protocol):

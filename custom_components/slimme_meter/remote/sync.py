@@ -62,6 +62,7 @@ MAX_PAGES_PER_RUN = 10_000
 PLAUSIBLE_SHARE = 0.05
 PLAUSIBLE_FLOOR = 500
 PLAUSIBLE_HOURS = 24
+PLAUSIBLE_REGISTERS = (Register.ELECTRICITY_IMPORT, Register.GAS)
 STORAGE_VERSION = 1
 
 
@@ -130,7 +131,10 @@ class RemoteSync:
         self.imported: dict[str, Any] = {}
         # A source without registers: its usages, anchored to the P1 port.
         self.ledger = UsageLedger()
-        self.missing_grants: frozenset[str] = frozenset()
+        # (metering point, register) pairs the consent does not cover.
+        self.missing_grants: frozenset[tuple[str, str]] = frozenset()
+        # The metering point of each register, where the source says so.
+        self.points: dict[Register, str] = {}
         self.implausible: Overlap | None = None
         self._failure_kind: str | None = None
         self._failing_reported = False
@@ -163,7 +167,11 @@ class RemoteSync:
         self.cursor = data.get("cursor")
         self.backfilled = bool(data.get("backfilled"))
         self.ledger = UsageLedger.from_json(data.get("usages"))
-        self.missing_grants = frozenset(data.get("missing_grants") or ())
+        self.missing_grants = frozenset(
+            (str(grant[0]), str(grant[1]))
+            for grant in data.get("missing_grants") or ()
+            if isinstance(grant, list) and len(grant) == 2  # not the codes alone
+        )
         if last := data.get("last_sync"):
             self.last_sync = dt_util.parse_datetime(last)
         if since := data.get("failing_since"):
@@ -302,6 +310,7 @@ class RemoteSync:
         if not batch.more and batch.missing_grants != self.missing_grants:
             self.missing_grants = batch.missing_grants
             self._on_change()
+        self.points.update(batch.points)
         if batch.usages:
             run.usages += self.ledger.add(batch.usages)
         if run.usages and not batch.more:
@@ -360,33 +369,36 @@ class RemoteSync:
     def _plausible(self) -> bool:
         """Check a source without meter numbers against the P1 port's energy.
 
-        Once both measured a day's hours, their energy must agree; if not,
-        the metering point is most likely not this meter's (import pauses
-        until the user confirms it or unlinks it).
+        Once both measured a day's hours of electricity import or of gas,
+        they must agree; if not, the metering point is most likely not this
+        meter's (import pauses until the user confirms it or unlinks it).
         """
-        register = Register.ELECTRICITY_IMPORT
-        overlap = self.ledger.overlap(
-            register, self.history.local_readings(SERIES[register])
-        )
-        if overlap.hours < PLAUSIBLE_HOURS or overlap.plausible(
-            PLAUSIBLE_SHARE, PLAUSIBLE_FLOOR
-        ):
-            return True
-        point = self.eans[0]
-        if self._meter_matches(point):
-            return True  # the user confirmed it despite the difference
-        self.implausible = overlap
-        self.mismatched_meter = point
-        _LOGGER.warning(
-            "Over %d hours measured by both paths, the P1 port counted %.3f kWh"
-            " and metering point %s %.3f kWh; history import is paused",
-            overlap.hours,
-            overlap.local / 1000,
-            point,
-            overlap.remote / 1000,
-        )
-        self._on_change()
-        return False
+        for register in PLAUSIBLE_REGISTERS:
+            overlap = self.ledger.overlap(
+                register, self.history.local_readings(SERIES[register])
+            )
+            if overlap.hours < PLAUSIBLE_HOURS or overlap.plausible(
+                PLAUSIBLE_SHARE, PLAUSIBLE_FLOOR
+            ):
+                continue
+            point = self.points.get(register) or self.eans[0]
+            if self._meter_matches(point):
+                continue  # the user confirmed it despite the difference
+            self.implausible = overlap
+            self.mismatched_meter = point
+            _LOGGER.warning(
+                "Over %d hours measured by both paths, the P1 port counted %.3f %s"
+                " and metering point %s %.3f %s; history import is paused",
+                overlap.hours,
+                overlap.local / 1000,
+                overlap.unit,
+                point,
+                overlap.remote / 1000,
+                overlap.unit,
+            )
+            self._on_change()
+            return False
+        return True
 
     def _count_imported(self, batch: Batch) -> None:
         """Keep what was imported, for diagnostics: range and hours per series."""
@@ -471,7 +483,7 @@ class RemoteSync:
             # Only a source without registers keeps its usages.
             | ({"usages": self.ledger.to_json()} if self.ledger else {})
             | (
-                {"missing_grants": sorted(self.missing_grants)}
+                {"missing_grants": [list(pair) for pair in sorted(self.missing_grants)]}
                 if self.missing_grants
                 else {}
             )
