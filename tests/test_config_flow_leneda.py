@@ -20,9 +20,12 @@ from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.remote.leneda import DEFAULT_BASE_URL
 from simulators.leneda import (
     CODE_EXPORT,
+    CODE_GAS,
     CODE_IMPORT,
     DEFAULT_ENERGY_ID,
     DEFAULT_POD,
+    GAS_POD,
+    PRODUCTION_POD,
     LenedaSimulator,
 )
 from simulators.telegram import render_telegram
@@ -245,4 +248,100 @@ async def test_options_link_leneda_and_a_new_key(
             and entry.runtime_data.remote.state is RemoteState.ACTIVE
         )
     )
+    await unload(hass, entry)
+
+
+def suggested(result: Any, name: str) -> Any:
+    for key in result["data_schema"].schema:
+        if str(key) == name:
+            return (key.description or {}).get("suggested_value")
+    raise AssertionError(f"no field {name}")
+
+
+async def test_production_and_gas_pods_with_every_error(
+    hass: HomeAssistant, server: TelegramServer, leneda: LenedaSimulator
+) -> None:
+    leneda.production_pod = PRODUCTION_POD
+    leneda.gas_pod = GAS_POD
+    telegram = render_telegram("nl_dsmr5_gas", leneda.history.meter)
+    result = await remote_form(hass, server, telegram)
+    flow_id = result["flow_id"]
+    result = await configure(hass, flow_id, key_input(leneda))
+    every = ["import", "export", "gas"]
+
+    # Extra PODs of the wrong form: each on its field, nothing sent.
+    result = await configure(
+        hass,
+        flow_id,
+        point_input(registers=every, production_pod="LU12", gas_pod="BE" + "1" * 31),
+    )
+    assert_form(
+        result,
+        "remote_leneda",
+        {"production_pod": "invalid_pod", "gas_pod": "invalid_pod"},
+    )
+    assert leneda.requests == []
+
+    # The gas POD not shared with this Energy ID: said on the gas field.
+    leneda.revoke(pod=GAS_POD)
+    pods = {"production_pod": PRODUCTION_POD, "gas_pod": GAS_POD.lower()}
+    result = await configure(hass, flow_id, point_input(registers=every, **pods))
+    assert_form(result, "remote_leneda", {"gas_pod": "pod_not_shared"})
+    leneda.grant(pod=GAS_POD)
+
+    # Gas not granted on its POD: the code is named with its metering point.
+    leneda.revoke(CODE_GAS)
+    result = await configure(hass, flow_id, point_input(registers=every, **pods))
+    assert_form(result, "remote_leneda", {"registers": "grant_missing"})
+    assert result["description_placeholders"]["codes"] == f"{CODE_GAS} ({GAS_POD})"
+
+    # Gas left on the consumption POD, where it is not: named there.
+    leneda.grant(CODE_GAS)
+    result = await configure(
+        hass, flow_id, point_input(registers=every, production_pod=PRODUCTION_POD)
+    )
+    assert_form(result, "remote_leneda", {"registers": "grant_missing"})
+    assert result["description_placeholders"]["codes"] == (
+        f"{CODE_GAS} ({DEFAULT_POD})"
+    )
+
+    # Right: each code comes from its own metering point.
+    result = await configure(hass, flow_id, point_input(registers=every, **pods))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"] == {
+        "remote": linked(
+            leneda,
+            grants=[CODE_IMPORT, CODE_EXPORT, CODE_GAS],
+            eans=[DEFAULT_POD, PRODUCTION_POD, GAS_POD],
+            production_pod=PRODUCTION_POD,
+            gas_pod=GAS_POD,
+        )
+    }
+    entry = result["result"]
+    await until_remote(entry, RemoteState.ACTIVE)
+    assert entry.runtime_data.remote.missing_grants == frozenset()
+    pods_asked = {query["obisCode"] for query in leneda.requests}
+    assert pods_asked == {CODE_IMPORT, CODE_EXPORT, CODE_GAS}
+
+    # The options show the link in use; gas moves back to the main POD
+    # (typed the same as the consumption POD: not a POD of its own).
+    result = await options_menu(hass, entry)
+    flow_id = result["flow_id"]
+    result = await options(hass, flow_id, {"next_step_id": "remote_manage"})
+    result = await options(hass, flow_id, {"next_step_id": "remote"})
+    result = await options(hass, flow_id, key_input(leneda))
+    assert_form(result, "remote_leneda", {})
+    assert suggested(result, "pod") == DEFAULT_POD
+    assert suggested(result, "gas_pod") == GAS_POD
+    assert suggested(result, "production_pod") == PRODUCTION_POD
+    assert suggested(result, "registers") == every
+    leneda.gas_pod = None
+    result = await options(
+        hass,
+        flow_id,
+        point_input(registers=["import", "gas"], gas_pod=DEFAULT_POD),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["remote"] == linked(leneda, grants=[CODE_IMPORT, CODE_GAS])
+    await hass.async_block_till_done()
     await unload(hass, entry)

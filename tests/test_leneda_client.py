@@ -352,3 +352,164 @@ async def test_new_days_come_with_the_next_sync(
     assert max(hourly([batch], Register.ELECTRICITY_IMPORT)) == int(
         datetime(2025, 4, 2, 21, tzinfo=UTC).timestamp()
     )
+
+
+GAS_POD = "LU0000020244800000000000092545234"
+PRODUCTION_POD = "LU0000010133700000000000081434999"
+
+
+def spans(batches: list[Batch], register: Register) -> dict[tuple[int, int], int]:
+    return {
+        (int(usage.start.timestamp()), int(usage.end.timestamp())): usage.value
+        for batch in batches
+        for usage in batch.usages
+        if usage.register is register
+    }
+
+
+@pytest.mark.freeze_time(NOW)
+@pytest.mark.parametrize(
+    "variants",
+    [set(), {"gas_quarter", "gas_m3"}, {"gas_upper", "unsorted"}, {"gas_blank_unit"}],
+)
+async def test_gas_is_a_quantity_read_by_the_hour_or_the_quarter(
+    sim: LenedaSimulator, session: aiohttp.ClientSession, variants: set[str]
+) -> None:
+    sim.variants = variants
+    client = provider(session, sim, grants=[CODE_IMPORT, leneda.CODE_GAS])
+    batches = await backfill(client)
+    gas = hourly(batches, Register.GAS)
+    # Litres per hour: the m³ summed as they are, never times a quarter hour.
+    assert gas == sim.hourly_wh(leneda.CODE_GAS)
+    assert len(gas) == DAYS * 24 - 1  # the spring-forward day has 23 hours
+    assert sum(gas.values()) > 1000
+    assert hourly(batches, Register.ELECTRICITY_IMPORT) == sim.hourly_wh(CODE_IMPORT)
+    assert batches[-1].points[Register.GAS] == DEFAULT_POD
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_gas_by_the_local_day_spans_23_hours_in_spring(
+    sim: LenedaSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.variants = {"gas_daily"}
+    batches = await backfill(provider(session, sim, grants=[leneda.CODE_GAS]))
+    days = spans(batches, Register.GAS)
+    hours = sim.hourly_wh(leneda.CODE_GAS)
+    assert len(days) == DAYS
+    for (start, end), litres in days.items():
+        assert litres == sum(v for hour, v in hours.items() if start <= hour < end)
+    lengths = sorted((end - start) // 3600 for start, end in days)
+    assert lengths == [23, 24, 24, 24, 24]
+    first = datetime.fromtimestamp(min(days)[0], UTC)
+    assert first == datetime(2025, 3, 27, 23, tzinfo=UTC)  # 28 March 00:00 CET
+
+
+@pytest.mark.freeze_time(NOW)
+async def test_production_and_gas_are_read_from_their_own_pods(
+    sim: LenedaSimulator, session: aiohttp.ClientSession
+) -> None:
+    sim.production_pod = PRODUCTION_POD
+    sim.gas_pod = GAS_POD
+    options = {
+        "grants": [CODE_IMPORT, CODE_EXPORT, leneda.CODE_GAS],
+        "eans": [DEFAULT_POD, PRODUCTION_POD, GAS_POD],
+        "production_pod": PRODUCTION_POD,
+        "gas_pod": GAS_POD,
+    }
+    client = provider(session, sim, **options)
+    batches = await backfill(client)
+    assert hourly(batches, Register.ELECTRICITY_EXPORT) == sim.hourly_wh(CODE_EXPORT)
+    assert hourly(batches, Register.GAS) == sim.hourly_wh(leneda.CODE_GAS)
+    assert batches[-1].missing_grants == frozenset()
+    assert batches[-1].points == {
+        Register.ELECTRICITY_IMPORT: DEFAULT_POD,
+        Register.ELECTRICITY_EXPORT: PRODUCTION_POD,
+        Register.GAS: GAS_POD,
+    }
+    points = await client.metering_points()
+    assert [(p.ean, p.product) for p in points] == [
+        (DEFAULT_POD, "electricity"),
+        (PRODUCTION_POD, "electricity"),
+        (GAS_POD, "gas"),
+    ]
+    assert await client.probe(GAS_POD) == frozenset()
+    # Read from the consumption POD, gas is not there: not granted.
+    wrong = provider(session, sim, grants=[CODE_IMPORT, leneda.CODE_GAS])
+    batch = (await backfill(wrong))[-1]
+    assert batch.missing_grants == {(DEFAULT_POD, leneda.CODE_GAS)}
+
+    # The gas POD no longer shared: only gas is missing, the rest comes.
+    sim.revoke(pod=GAS_POD)
+    batch = await client.readings([DEFAULT_POD], batches[-1].cursor)
+    assert batch.missing_grants == {(GAS_POD, leneda.CODE_GAS)}
+    assert hourly([batch], Register.ELECTRICITY_IMPORT)
+    with pytest.raises(ConsentEndedError, match=GAS_POD):
+        await client.probe(GAS_POD)
+    sim.grant(pod=GAS_POD)
+    sim.revoke(pod=PRODUCTION_POD)
+    sim.revoke(pod=DEFAULT_POD)
+    with pytest.raises(ConsentEndedError, match=DEFAULT_POD):
+        await client.readings([DEFAULT_POD], batches[-1].cursor)
+    sim.grant(pod=DEFAULT_POD)
+    sim.grant(pod=PRODUCTION_POD)
+    assert await client.probe(PRODUCTION_POD) == frozenset()
+
+
+def gas_document(**changes: Any) -> dict[str, Any]:
+    return document(
+        obisCode=leneda.CODE_GAS,
+        intervalLength="PT1H",
+        unit="m³",
+        items=[{"value": 0.25, "startedAt": "2025-01-01T00:00:00Z"}],
+    ) | changes
+
+
+def parse_gas(doc: Any) -> Any:
+    return parse_series(
+        json.loads(json.dumps(doc), parse_float=Decimal), leneda.CODE_GAS, START, END
+    )
+
+
+@pytest.mark.parametrize("unit", ["m³", "m3", "M3", " M³ ", ""])
+def test_gas_units_are_read_as_cubic_metres(unit: str) -> None:
+    assert parse_gas(gas_document(unit=unit)) == {(START, START + HOUR): 250}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"unit": "Nm³"}, "unit 'Nm³' is not m³"),
+        ({"unit": "kWh"}, "is not m³"),
+        ({"intervalLength": "P1W"}, "does not divide an hour"),
+        ({"intervalLength": "PT90M"}, "does not divide an hour"),
+    ],
+)
+def test_gas_that_is_not_a_volume_names_the_field(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidResponseError, match=message):
+        parse_gas(gas_document(**changes))
+
+
+def test_gas_by_the_day_or_by_hours_is_usage_over_that_span() -> None:
+    day = gas_document(
+        intervalLength="P1D",
+        items=[{"value": 5.5, "startedAt": "2024-12-31T23:00:00Z"}],
+    )
+    got = parse_series(
+        json.loads(json.dumps(day), parse_float=Decimal),
+        leneda.CODE_GAS,
+        START - HOUR,
+        END,
+    )
+    assert got == {(START - HOUR, END - HOUR): 5500}
+    two_hours = gas_document(intervalLength="PT2H")
+    assert parse_gas(two_hours) == {(START, START + 2 * HOUR): 250}
+    quarters = gas_document(
+        intervalLength="PT15M",
+        items=[
+            {"value": 0.1, "startedAt": f"2025-01-01T00:{minute:02d}:00Z"}
+            for minute in (0, 15, 30, 45)
+        ],
+    )
+    assert parse_gas(quarters) == {(START, START + HOUR): 400}

@@ -31,9 +31,12 @@ from custom_components.slimme_meter.repairs import async_create_fix_flow
 from custom_components.slimme_meter.runtime import MeterRuntime
 from simulators.leneda import (
     CODE_EXPORT,
+    CODE_GAS,
     CODE_IMPORT,
     DEFAULT_ENERGY_ID,
     DEFAULT_POD,
+    GAS_POD,
+    PRODUCTION_POD,
     LenedaSimulator,
 )
 from simulators.meter import SimulatedMeter
@@ -433,3 +436,226 @@ async def test_two_years_backfill_exactly_across_every_clock_change(
         assert len(rows) > 728 * 24
         assert runtime.history is not None
         assert runtime.history.summary()["electricity_import"]["estimated"] == 0
+
+
+def gas_registers(house: Home) -> dict[int, int]:
+    """The gas meter's register (litres) at every hour end Leneda covers."""
+    result: dict[int, int] = {}
+    for day in house.leneda.history:
+        assert day.gas_l is not None
+        for moment, value in zip(day.times, day.gas_l, strict=True):
+            if moment.minute == 0:
+                result[int(moment.timestamp())] = value
+    return result
+
+
+def with_own_pods(house: Home) -> MockConfigEntry:
+    """Production and gas on metering points of their own, all three granted."""
+    house.leneda.production_pod = PRODUCTION_POD
+    house.leneda.gas_pod = GAS_POD
+    return house.entry(
+        eans=[DEFAULT_POD, PRODUCTION_POD, GAS_POD],
+        grants=[CODE_IMPORT, CODE_EXPORT, CODE_GAS],
+        production_pod=PRODUCTION_POD,
+        gas_pod=GAS_POD,
+    )
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_gas_from_its_own_pod_joins_the_p1_gas_register(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    async with home() as house:
+        entry = with_own_pods(house)
+        runtime = await start(hass, entry)
+        await runs.wait(1)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        assert not raised(hass, "grant_missing", entry)
+        # No P1 gas reading yet: the sums are exact, the state counts from 0.
+        truth = gas_registers(house)
+        first = min(truth)
+        rows = await import_rows(hass, house, Series.GAS)
+        assert_consistent(rows)
+        assert len(rows) == DAYS * 24 + 1
+        got = by_end(rows)
+        for moment, value in truth.items():
+            assert round(got[moment][1] * 1000) == value - truth[first], moment
+        # Production from its own POD, consumption from the main one.
+        exported = await import_rows(hass, house, Series.ELECTRICITY_EXPORT)
+        assert len(exported) == DAYS * 24 + 1
+        assert {q["obisCode"] for q in house.leneda.requests} == {
+            CODE_IMPORT,
+            CODE_EXPORT,
+            CODE_GAS,
+        }
+
+        # Telegrams just after 17:00 and 18:00 (UTC): the gas register then.
+        for hour in (17, 18):
+            boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
+            jump(freezer, boundary + timedelta(seconds=30))
+            await house.send(hass, entry)
+        assert runtime.history is not None
+        local = runtime.history.local_readings(Series.GAS)
+        assert len(local) == 2
+
+        # The next morning Leneda has the 9th: every gas row is the register.
+        house.leneda.add_days(1)
+        jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
+        await runs.wait(2)
+        truth = gas_registers(house)
+        rows = await import_rows(hass, house, Series.GAS)
+        assert_consistent(rows)
+        got = by_end(rows)
+        for moment, value in local.items():
+            assert value == truth[moment]  # one household on both paths
+        for moment, value in truth.items():
+            assert round(got[moment][0] * 1000) == value, moment
+        steps = [b[2] - a[2] for a, b in pairwise(rows)]
+        largest = max(b - a for a, b in pairwise(sorted(truth.values())))
+        assert max(steps) <= largest / 1000 + 0.001  # no spike
+        assert round(rows[-1][2] * 1000) == max(truth.values()) - truth[min(truth)]
+        assert runtime.history.summary()["gas"]["estimated"] == 0
+        assert runtime.remote is not None
+        assert runtime.remote.mismatched_meter is None
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_a_missing_gas_grant_names_its_pod_and_electricity_imports(
+    hass: HomeAssistant, runs: SyncRuns
+) -> None:
+    async with home() as house:
+        house.leneda.revoke(CODE_GAS)
+        entry = with_own_pods(house)
+        runtime = await start(hass, entry)
+        await runs.wait(1)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"grant_missing_{entry.entry_id}"
+        )
+        assert issue is not None
+        assert issue.translation_placeholders == {
+            "meter": "Smart meter",
+            "codes": f"{CODE_GAS} ({GAS_POD})",
+        }
+        assert await import_rows(hass, house, Series.GAS) == []
+        imported = await import_rows(hass, house)
+        assert len(imported) == DAYS * 24 + 1
+        diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+        assert diagnostics["remote"]["missing_grants"] == [CODE_GAS]
+
+        # The gas POD no longer shared at all: the same repair, nothing stops.
+        house.leneda.grant(CODE_GAS)
+        house.leneda.revoke(pod=GAS_POD)
+        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+        flow.hass = hass
+        await flow.async_step_check_again()
+        await runs.wait(2)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        assert raised(hass, "grant_missing", entry)
+        assert await import_rows(hass, house, Series.GAS) == []
+
+        # Shared again: "check again" imports gas and clears the issue.
+        house.leneda.grant(pod=GAS_POD)
+        await flow.async_step_check_again()
+        await runs.wait(3)
+        assert not raised(hass, "grant_missing", entry)
+        rows = await import_rows(hass, house, Series.GAS)
+        assert len(rows) == DAYS * 24 + 1
+
+        # Revoked again, and the user stops asking for gas.
+        house.leneda.revoke(CODE_GAS)
+        await flow.async_step_check_again()
+        await runs.wait(4)
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"grant_missing_{entry.entry_id}"
+        )
+        assert issue is not None
+        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+        flow.hass = hass
+        await flow.async_step_skip_registers()
+        await hass.async_block_till_done()
+        assert entry.options["remote"]["grants"] == [CODE_IMPORT, CODE_EXPORT]
+        await until(lambda: not raised(hass, "grant_missing", entry))
+
+
+@pytest.mark.freeze_time("2025-10-29T10:30:00+00:00", tick=True)
+async def test_gas_across_the_autumn_change_takes_a_correction(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    """Quarter-hour gas in m3 over a 25-hour day, then that day corrected."""
+    async with home(first_day=date(2025, 10, 24), days=4) as house:
+        house.leneda.variants = {"gas_quarter", "gas_m3"}
+        entry = house.entry(grants=[CODE_IMPORT, CODE_GAS])
+        runtime = await start(hass, entry)
+        await runs.wait(1)
+        assert runtime.remote_state is RemoteState.ACTIVE
+        truth = gas_registers(house)
+        assert len(truth) == 4 * 24 + 1 + 1  # 26 October has 25 hours
+        rows = await import_rows(hass, house, Series.GAS)
+        assert_consistent(rows)
+        got = by_end(rows)
+        assert {moment for moment in got} == set(truth)
+        assert all(
+            round(got[moment][1] * 1000) == value - truth[min(truth)]
+            for moment, value in truth.items()
+        )
+
+        # Leneda serves 26 October again as version 2 (gas half as much again).
+        house.leneda.correct(date(2025, 10, 26), factor=1.5)
+        house.leneda.add_days(1)
+        jump(freezer, datetime(2025, 10, 30, 7, 31, tzinfo=AMS))
+        await runs.wait(2)
+        rows = await import_rows(hass, house, Series.GAS)
+        assert_consistent(rows)
+        got = by_end(rows)
+        hourly = house.leneda.hourly_wh(CODE_GAS)
+        assert len(hourly) == 5 * 24 + 1
+        for hour_start, litres in hourly.items():
+            end = hour_start + 3600
+            assert round((got[end][1] - got[hour_start][1]) * 1000) == litres
+        assert runtime.history is not None
+        assert runtime.history.summary()["gas"]["estimated"] == 0
+
+
+@pytest.mark.freeze_time(START, tick=True)
+async def test_gas_that_does_not_match_the_p1_gas_meter_pauses_until_confirmed(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
+) -> None:
+    with (
+        patch("custom_components.slimme_meter.remote.sync.PLAUSIBLE_HOURS", 2),
+        patch("custom_components.slimme_meter.remote.sync.PLAUSIBLE_FLOOR", 0),
+    ):
+        async with home(leneda_seed=7) as house:
+            house.leneda.gas_pod = GAS_POD
+            entry = house.entry(
+                eans=[DEFAULT_POD, GAS_POD], grants=[CODE_GAS], gas_pod=GAS_POD
+            )
+            runtime = await start(hass, entry)
+            await runs.wait(1)
+            for hour in (14, 15, 16):
+                boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
+                jump(freezer, boundary + timedelta(seconds=30))
+                await house.send(hass, entry)
+            house.leneda.add_days(1)
+            jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
+            await runs.wait(2)
+            assert runtime.remote is not None
+            assert runtime.remote.mismatched_meter == GAS_POD
+            issue = ir.async_get(hass).async_get_issue(
+                DOMAIN, f"remote_implausible_{entry.entry_id}"
+            )
+            assert issue is not None
+            assert issue.data["reason"].startswith("2 h: P1 ")
+            assert issue.data["reason"].endswith(" m³")
+            flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+            flow.hass = hass
+            await flow.async_step_trust_meter()
+            await hass.async_block_till_done()
+            assert entry.options["remote"]["trusted_meters"] == [GAS_POD]
+            await until(lambda: entry.runtime_data.remote is not None)
+            await until(
+                lambda: (
+                    entry.runtime_data.remote.state is RemoteState.ACTIVE
+                    and not raised(hass, "remote_implausible", entry)
+                )
+            )
