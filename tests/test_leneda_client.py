@@ -456,12 +456,15 @@ async def test_production_and_gas_are_read_from_their_own_pods(
 
 
 def gas_document(**changes: Any) -> dict[str, Any]:
-    return document(
-        obisCode=leneda.CODE_GAS,
-        intervalLength="PT1H",
-        unit="m³",
-        items=[{"value": 0.25, "startedAt": "2025-01-01T00:00:00Z"}],
-    ) | changes
+    return (
+        document(
+            obisCode=leneda.CODE_GAS,
+            intervalLength="PT1H",
+            unit="m³",
+            items=[{"value": 0.25, "startedAt": "2025-01-01T00:00:00Z"}],
+        )
+        | changes
+    )
 
 
 def parse_gas(doc: Any) -> Any:

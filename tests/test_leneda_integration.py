@@ -594,7 +594,7 @@ async def test_gas_across_the_autumn_change_takes_a_correction(
         rows = await import_rows(hass, house, Series.GAS)
         assert_consistent(rows)
         got = by_end(rows)
-        assert {moment for moment in got} == set(truth)
+        assert set(got) == set(truth)
         assert all(
             round(got[moment][1] * 1000) == value - truth[min(truth)]
             for moment, value in truth.items()
