@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 import os
-from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -13,17 +12,6 @@ import custom_components.slimme_meter  # noqa: F401  (import before phcc's testi
 from simulators.p4 import P4Simulator
 
 from .server import TelegramServer
-
-FIXTURES = Path(__file__).parent / "fixtures"
-# ../shared next to the repository (also from a git worktree inside it).
-SHARED_TELEGRAMS = next(
-    (
-        folder / "shared" / "fixtures" / "telegrams"
-        for folder in Path(__file__).parents[1:]
-        if (folder / "shared" / "fixtures" / "telegrams").is_dir()
-    ),
-    Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams",
-)
 
 # The fault soak runs on request only: scripts/test soak.
 collect_ignore = [] if os.environ.get("SLIMME_LANE") == "soak" else ["soak"]
