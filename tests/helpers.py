@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import os
+from pathlib import Path
 import tty
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -14,7 +15,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.p1.decode import crc16
 
-from .conftest import FIXTURES, SHARED_TELEGRAMS
+FIXTURES = Path(__file__).parent / "fixtures"
+# ../shared next to the repository (also from a git worktree inside it).
+SHARED_TELEGRAMS = next(
+    (
+        folder / "shared" / "fixtures" / "telegrams"
+        for folder in Path(__file__).parents[1:]
+        if (folder / "shared" / "fixtures" / "telegrams").is_dir()
+    ),
+    Path(__file__).parents[2] / "shared" / "fixtures" / "telegrams",
+)
 
 V5 = (SHARED_TELEGRAMS / "v5_plain_iskra_mt382.txt").read_bytes()
 V4 = (SHARED_TELEGRAMS / "v4_2_kaifa.txt").read_bytes()

@@ -16,7 +16,7 @@ from unittest.mock import patch
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import serialx
 
-from .conftest import FIXTURES, SHARED_TELEGRAMS
+from .helpers import FIXTURES, SHARED_TELEGRAMS
 from .server import TelegramServer
 
 V5 = (SHARED_TELEGRAMS / "v5_plain_iskra_mt382.txt").read_bytes()

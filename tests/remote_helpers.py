@@ -11,14 +11,14 @@ due in between fire, as in a Home Assistant that was simply left running.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 import logging
-from typing import Any
+from typing import Any, Protocol
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ from custom_components.slimme_meter.runtime import MeterRuntime
 from simulators.meter import SimulatedMeter
 from simulators.p1 import P1TcpServer
 from simulators.p4 import P4Simulator
-from simulators.p4_data import default_meter
+from simulators.p4_data import DayRegisters, default_meter
 from simulators.source import TelegramSource
 
 from .helpers import state_of, until
@@ -143,30 +143,16 @@ class Household:
         equipment_id: str | None = None,
     ) -> MockConfigEntry:
         """Return a config entry for this home, the remote path on by default."""
-        ident = equipment_id or self.equipment_id
-        options: dict[str, Any] = {}
-        if with_remote:
-            options["remote"] = {
-                "provider": "nl_p4",
-                "api_key": "test-key",
-                "base_url": self.p4.url,
-                "eans": list(self.p4.eans),
-                "trusted_meters": [],
-                **(remote or {}),
-            }
-        return MockConfigEntry(
-            domain=DOMAIN,
-            version=2,
-            unique_id=ident,
-            title="Smart meter",
-            data={
-                "connection": "network",
-                "host": "127.0.0.1",
-                "port": self.p1.port,
-                "specification": "5",
-                "equipment_id": ident,
-            },
-            options=options,
+        options = {
+            "provider": "nl_p4",
+            "api_key": "test-key",
+            "base_url": self.p4.url,
+            "eans": list(self.p4.eans),
+            "trusted_meters": [],
+            **(remote or {}),
+        }
+        return p1_entry(
+            self.p1, equipment_id or self.equipment_id, options if with_remote else None
         )
 
     def served(self) -> dict[Series, Values]:
@@ -175,11 +161,7 @@ class Household:
 
     async def send(self, hass: HomeAssistant, entry: MockConfigEntry) -> None:
         """Send one telegram now and wait until the runtime has read it."""
-        runtime: MeterRuntime = entry.runtime_data
-        seen = runtime.counters.received
-        await self.p1.send_now()
-        await until(lambda: runtime.counters.received > seen)
-        await hass.async_block_till_done()
+        await send_telegram(hass, self.p1, entry)
 
 
 @asynccontextmanager
@@ -199,14 +181,95 @@ async def household(
     meter = default_meter(first_day, seed=seed)
     p4_meter = meter if p4_seed is None else default_meter(first_day, seed=p4_seed)
     p4 = P4Server(p4_meter, history_days=days, page_size=page_size)
-    p1 = P1Server(TelegramSource("nl_dsmr5_gas", meter.copy()), interval=3600)
-    await p4.start()
-    await p1.listen()  # telegrams only on send_now(): no ticker
-    try:
+    async with serving(p4, meter) as p1:
         yield Household(meter, p4, p1, meter.equipment_id)
+
+
+class Service(Protocol):
+    """A simulated web service a remote provider talks to."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@asynccontextmanager
+async def running[S: Service](service: S) -> AsyncGenerator[S]:
+    """Run a simulated service on loopback for one test."""
+    await service.start()
+    try:
+        yield service
     finally:
-        await p1.unlisten()
-        await p4.stop()
+        await service.stop()
+
+
+@asynccontextmanager
+async def serving(service: Service, meter: SimulatedMeter) -> AsyncGenerator[P1Server]:
+    """Run a provider's service and the P1 server of ``meter`` (a copy of it).
+
+    The P1 server sends telegrams only on ``send_now()``: it has no ticker.
+    """
+    p1 = P1Server(TelegramSource("nl_dsmr5_gas", meter.copy()), interval=3600)
+    async with running(service):
+        await p1.listen()
+        try:
+            yield p1
+        finally:
+            await p1.unlisten()
+
+
+def p1_entry(
+    p1: P1Server, equipment_id: str, remote: dict[str, Any] | None = None
+) -> MockConfigEntry:
+    """Return a config entry for the meter behind ``p1``.
+
+    ``remote`` holds the remote path's options (None: the P1 port alone).
+    """
+    return MockConfigEntry(
+        domain=DOMAIN,
+        version=2,
+        unique_id=equipment_id,
+        title="Smart meter",
+        data={
+            "connection": "network",
+            "host": "127.0.0.1",
+            "port": p1.port,
+            "specification": "5",
+            "equipment_id": equipment_id,
+        },
+        options={} if remote is None else {"remote": remote},
+    )
+
+
+async def send_telegram(
+    hass: HomeAssistant, p1: P1Server, entry: MockConfigEntry
+) -> int:
+    """Send one telegram now and wait until the runtime has read it.
+
+    Return the import register the telegram showed, in Wh.
+    """
+    runtime: MeterRuntime = entry.runtime_data
+    seen = runtime.counters.received
+    await p1.send_now()
+    await until(lambda: runtime.counters.received > seen)
+    await hass.async_block_till_done()
+    return int(p1.meter.import_total_kwh * 1000)
+
+
+def hour_registers(
+    history: Iterable[DayRegisters], *, export: bool = False
+) -> dict[int, int]:
+    """Return a service's import (or export) register, in Wh, at every whole hour."""
+    result: dict[int, int] = {}
+    for day in history:
+        values = day.export_wh if export else day.import_wh
+        for moment, value in zip(day.times, values, strict=True):
+            if moment.minute == 0:
+                result[int(moment.timestamp())] = value
+    return result
 
 
 async def start(hass: HomeAssistant, entry: MockConfigEntry) -> MeterRuntime:
@@ -259,12 +322,12 @@ def steady_p1() -> Generator[None]:
 
 
 def link_input(
-    sim: P4Simulator, *, base_url: Any = None, **changes: Any
+    sim: Service, *, provider: str = "nl_p4", base_url: Any = None, **changes: Any
 ) -> dict[str, Any]:
     """The remote step's input; the service's address is in the Advanced section."""
     address = sim.url if base_url is None else base_url
     return {
-        "provider": "nl_p4",
+        "provider": provider,
         "api_key": "test-key",
         "advanced": {"base_url": address},
     } | changes
@@ -352,6 +415,11 @@ def with_estimates(values: Values) -> Values:
                 first + (last - first) * step // steps if last >= first else first
             )
     return filled
+
+
+def by_end(rows: list[Row]) -> dict[int, tuple[float, float]]:
+    """Return each row's state and sum by the end of its hour (epoch seconds)."""
+    return {int(row[0].timestamp()) + 3600: (row[1], row[2]) for row in rows}
 
 
 def largest_delta(rows: list[Row]) -> float:

@@ -7,10 +7,10 @@ simulator on loopback; the meter on the P1 port is a loopback server.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from functools import partial
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -31,6 +31,7 @@ from simulators.leneda import (
 from simulators.telegram import render_telegram
 
 from .helpers import until
+from .remote_helpers import link_input, running
 from .server import TelegramServer
 from .test_config_flow import assert_form, assert_no_flows
 from .test_config_flow_remote import (
@@ -44,30 +45,16 @@ from .test_config_flow_remote import (
     until_remote,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_validation")
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant: linked entries import history."""
+pytestmark = [pytest.mark.recorder, pytest.mark.usefixtures("fast_validation")]
 
 
 @pytest.fixture
 async def leneda(socket_enabled: None) -> AsyncGenerator[LenedaSimulator]:
-    simulator = LenedaSimulator(history_days=2)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with running(LenedaSimulator(history_days=2)) as simulator:
+        yield simulator
 
 
-def key_input(sim: LenedaSimulator, **changes: Any) -> dict[str, Any]:
-    return {
-        "provider": "lu_leneda",
-        "api_key": "test-key",
-        "advanced": {"base_url": sim.url},
-    } | changes
+key_input = partial(link_input, provider="lu_leneda")
 
 
 def point_input(**changes: Any) -> dict[str, Any]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from functools import partial
 
-from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
@@ -15,6 +14,7 @@ from simulators.meterbeheer import MeterbeheerSimulator
 from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN
 from simulators.telegram import render_telegram
 
+from .remote_helpers import link_input, running
 from .server import TelegramServer
 from .test_config_flow import assert_form, assert_no_flows
 from .test_config_flow_remote import (
@@ -25,30 +25,16 @@ from .test_config_flow_remote import (
     until_remote,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_validation")
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant: linked entries import history."""
+pytestmark = [pytest.mark.recorder, pytest.mark.usefixtures("fast_validation")]
 
 
 @pytest.fixture
 async def hub(socket_enabled: None) -> AsyncGenerator[MeterbeheerSimulator]:
-    simulator = MeterbeheerSimulator(history_days=3)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with running(MeterbeheerSimulator(history_days=3)) as simulator:
+        yield simulator
 
 
-def key_input(sim: MeterbeheerSimulator, **changes: Any) -> dict[str, Any]:
-    return {
-        "provider": "nl_meterbeheer",
-        "api_key": "test-key",
-        "advanced": {"base_url": sim.url},
-    } | changes
+key_input = partial(link_input, provider="nl_meterbeheer")
 
 
 async def test_config_flow_links_the_hub_after_its_errors(

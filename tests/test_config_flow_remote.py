@@ -14,7 +14,6 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant import config_entries
-from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, section
@@ -50,14 +49,7 @@ ADDRESS = "Simulatiestraat 1, 1234 AB Teststad"
 
 type Result = dict[str, Any]
 
-pytestmark = pytest.mark.usefixtures("fast_validation")
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant: linked entries import history."""
+pytestmark = [pytest.mark.recorder, pytest.mark.usefixtures("fast_validation")]
 
 
 def own_telegram(sim: P4Simulator) -> bytes:

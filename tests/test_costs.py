@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
@@ -40,18 +40,11 @@ IMPORT = Series.ELECTRICITY_IMPORT
 EXPORT = Series.ELECTRICITY_EXPORT
 GAS = Series.GAS
 
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
+pytestmark = pytest.mark.recorder
 
 
 @pytest.fixture
-async def history(hass: HomeAssistant) -> MergedHistory:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-    hass.config.currency = "EUR"
+async def history(hass: HomeAssistant, home_zone: None) -> MergedHistory:
     merged = MergedHistory(hass, METER, "entry")
     await merged.async_load()
     return merged

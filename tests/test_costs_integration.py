@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,44 +25,18 @@ from custom_components.slimme_meter.history import Series
 from .remote_helpers import (
     START,
     SyncRuns,
-    count_sync_runs,
     household,
     start,
     statistics_rows,
-    steady_p1,
 )
 
 pytestmark = [
     pytest.mark.freeze_time(START, tick=True),
-    pytest.mark.usefixtures("socket_enabled"),
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
 ]
 IMPORT = Series.ELECTRICITY_IMPORT
 GAS = Series.GAS
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Any, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-    hass.config.currency = "EUR"
-
-
-@pytest.fixture(autouse=True)
-def steady_link() -> Generator[None]:
-    with steady_p1():
-        yield
-
-
-@pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
 
 
 async def cost_sums(

@@ -11,8 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.slimme_meter import async_remove_config_entry_device
 from custom_components.slimme_meter.const import DOMAIN
 
-from .conftest import SHARED_TELEGRAMS
-from .helpers import edit
+from .helpers import SHARED_TELEGRAMS, edit
 from .server import TelegramServer
 
 FLUVIUS = (SHARED_TELEGRAMS / "fluvius_v171_gas_water.txt").read_bytes()

@@ -11,12 +11,11 @@ hour after it) and has now, as test properties.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 import pytest
 
@@ -32,41 +31,18 @@ from .remote_helpers import (
     Values,
     all_rows,
     assert_consistent,
-    count_sync_runs,
     expected_rows,
     household,
     jump,
     largest_delta,
     start,
-    steady_p1,
 )
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
+pytestmark = [
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
+]
 FACTOR = 1.5  # an estimated hour stays below 1.5 times the largest real hour
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-
-
-@pytest.fixture(autouse=True)
-def steady_link() -> Generator[None]:
-    with steady_p1():
-        yield
-
-
-@pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
 
 
 def known(runtime: MeterRuntime) -> dict[Series, Values]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import random
 from typing import Any
 
-from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.core import HomeAssistant
 import pytest
@@ -29,12 +29,7 @@ H = timedelta(hours=1)
 IMPORT = Series.ELECTRICITY_IMPORT
 SID = statistic_id("E0026000030030026", IMPORT)
 
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
+pytestmark = pytest.mark.recorder
 
 
 @pytest.fixture

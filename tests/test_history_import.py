@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
@@ -45,17 +44,7 @@ SPRING = datetime(2026, 3, 28, 20, tzinfo=UTC)
 # The night they go back (2026-10-25 03:00 CEST).
 AUTUMN = datetime(2026, 10, 24, 18, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
+pytestmark = [pytest.mark.recorder, pytest.mark.usefixtures("home_zone")]
 
 
 @pytest.fixture

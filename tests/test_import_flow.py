@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from homeassistant.components.energy.data import async_get_manager
-from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.statistics import get_metadata
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -32,7 +32,11 @@ from .test_config_flow import assert_form
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 # The live meter's telegrams must not record an hour of their own: Home
 # Assistant's clock stands well inside the hour after the recorded day.
-pytestmark = pytest.mark.freeze_time(datetime(2026, 5, 2, 0, 37, tzinfo=UTC), tick=True)
+pytestmark = [
+    pytest.mark.freeze_time(datetime(2026, 5, 2, 0, 37, tzinfo=UTC), tick=True),
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("home_zone"),
+]
 HW_IMPORT = "homewizard_like:p1_import"
 HW_EXPORT = "homewizard_like:p1_export"
 GAS = "other:gas"
@@ -41,18 +45,6 @@ IMPORT_SID = statistic_id(V5_ID, Series.ELECTRICITY_IMPORT)
 GAS_SID = statistic_id(V5_ID, Series.GAS)
 
 type Result = dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
 
 
 async def _loaded(hass: HomeAssistant, server: TelegramServer) -> MockConfigEntry:

@@ -7,7 +7,7 @@ Leneda has no registers: its energy is anchored to the P1 registers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +28,6 @@ from custom_components.slimme_meter.diagnostics import (
 from custom_components.slimme_meter.history import Series
 from custom_components.slimme_meter.remote.api import RemoteState
 from custom_components.slimme_meter.repairs import async_create_fix_flow
-from custom_components.slimme_meter.runtime import MeterRuntime
 from simulators.leneda import (
     CODE_EXPORT,
     CODE_GAS,
@@ -41,7 +40,6 @@ from simulators.leneda import (
 )
 from simulators.meter import SimulatedMeter
 from simulators.p4_data import default_meter
-from simulators.source import TelegramSource
 
 from .helpers import state_of, until
 from .remote_helpers import (
@@ -51,14 +49,20 @@ from .remote_helpers import (
     Row,
     SyncRuns,
     assert_consistent,
-    count_sync_runs,
+    by_end,
+    hour_registers,
     jump,
+    p1_entry,
+    send_telegram,
+    serving,
     start,
     statistics_rows,
-    steady_p1,
 )
 
-pytestmark = [pytest.mark.usefixtures("socket_enabled")]
+pytestmark = [
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
+]
 
 FIRST_DAY = date(2025, 1, 6)
 DAYS = 3
@@ -66,28 +70,9 @@ START = "2025-01-09T10:30:00+00:00"
 IMPORT_TOTAL = "sensor.electricity_meter_energy_import_total"
 
 
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Any, enable_custom_integrations: None
-) -> None:
-    """The recorder starts before Home Assistant, as it must."""
-
-
-@pytest.fixture(autouse=True)
-async def luxembourg_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Luxembourg")
-
-
-@pytest.fixture(autouse=True)
-def steady_link() -> Generator[None]:
-    with steady_p1():
-        yield
-
-
 @pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
+def time_zone() -> str:
+    return "Europe/Luxembourg"
 
 
 @dataclass
@@ -98,50 +83,24 @@ class Home:
     equipment_id: str
 
     def entry(self, **remote: Any) -> MockConfigEntry:
-        return MockConfigEntry(
-            domain=DOMAIN,
-            version=2,
-            unique_id=self.equipment_id,
-            title="Smart meter",
-            data={
-                "connection": "network",
-                "host": "127.0.0.1",
-                "port": self.p1.port,
-                "specification": "5",
-                "equipment_id": self.equipment_id,
-            },
-            options={
-                "remote": {
-                    "provider": "lu_leneda",
-                    "api_key": "test-key",
-                    "base_url": self.leneda.url,
-                    "energy_id": DEFAULT_ENERGY_ID,
-                    "eans": [DEFAULT_POD],
-                    "grants": [CODE_IMPORT, CODE_EXPORT],
-                    "trusted_meters": [],
-                }
-                | remote
-            },
-        )
+        options = {
+            "provider": "lu_leneda",
+            "api_key": "test-key",
+            "base_url": self.leneda.url,
+            "energy_id": DEFAULT_ENERGY_ID,
+            "eans": [DEFAULT_POD],
+            "grants": [CODE_IMPORT, CODE_EXPORT],
+            "trusted_meters": [],
+        }
+        return p1_entry(self.p1, self.equipment_id, options | remote)
 
     def registers(self, code: str = CODE_IMPORT) -> dict[int, int]:
         """The meter's register (Wh) at every hour end Leneda covers."""
-        result: dict[int, int] = {}
-        for day in self.leneda.history:
-            values = day.import_wh if code == CODE_IMPORT else day.export_wh
-            for moment, value in zip(day.times, values, strict=True):
-                if moment.minute == 0:
-                    result[int(moment.timestamp())] = value
-        return result
+        return hour_registers(self.leneda.history, export=code != CODE_IMPORT)
 
     async def send(self, hass: HomeAssistant, entry: MockConfigEntry) -> int:
         """Send a telegram; return the import register it showed (Wh)."""
-        runtime: MeterRuntime = entry.runtime_data
-        seen = runtime.counters.received
-        await self.p1.send_now()
-        await until(lambda: runtime.counters.received > seen)
-        await hass.async_block_till_done()
-        return int(self.p1.meter.import_total_kwh * 1000)
+        return await send_telegram(hass, self.p1, entry)
 
 
 @asynccontextmanager
@@ -153,24 +112,14 @@ async def home(
         meter if leneda_seed is None else default_meter(first_day, seed=leneda_seed)
     )
     leneda = LenedaSimulator(served, first_day=first_day, history_days=days)
-    p1 = P1Server(TelegramSource("nl_dsmr5_gas", meter.copy()), interval=3600)
-    await leneda.start()
-    await p1.listen()
-    try:
+    async with serving(leneda, meter) as p1:
         yield Home(meter, leneda, p1, meter.equipment_id)
-    finally:
-        await p1.unlisten()
-        await leneda.stop()
 
 
 async def import_rows(
     hass: HomeAssistant, house: Home, series: Series = Series.ELECTRICITY_IMPORT
 ) -> list[Row]:
     return await statistics_rows(hass, house.equipment_id, series)
-
-
-def by_end(rows: list[Row]) -> dict[int, tuple[float, float]]:
-    return {int(row[0].timestamp()) + 3600: (row[1], row[2]) for row in rows}
 
 
 def raised(hass: HomeAssistant, kind: str, entry: MockConfigEntry) -> bool:

@@ -8,12 +8,11 @@ statistics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -24,55 +23,34 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.history import Series
 from custom_components.slimme_meter.remote.api import RemoteState
-from custom_components.slimme_meter.runtime import MeterRuntime
 from simulators.meterbeheer import MeterbeheerSimulator
 from simulators.p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN
 from simulators.p4_data import AMSTERDAM, default_meter
-from simulators.source import TelegramSource
 
-from .helpers import state_of, until
+from .helpers import state_of
 from .remote_helpers import (
     P1Server,
-    Row,
     SyncRuns,
     assert_consistent,
-    count_sync_runs,
+    by_end,
+    hour_registers,
     jump,
+    p1_entry,
+    send_telegram,
+    serving,
     start,
     statistics_rows,
-    steady_p1,
 )
 
-pytestmark = [pytest.mark.usefixtures("socket_enabled")]
+pytestmark = [
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
+]
 
 FIRST_DAY = date(2025, 2, 1)
 DAYS = 60  # to 1 April; measured from 23 March (with the clock change)
 START = "2025-04-02T10:30:00+00:00"
 IMPORT_TOTAL = "sensor.electricity_meter_energy_import_total"
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Any, enable_custom_integrations: None
-) -> None:
-    """The recorder starts before Home Assistant, as it must."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-
-
-@pytest.fixture(autouse=True)
-def steady_link() -> Generator[None]:
-    with steady_p1():
-        yield
-
-
-@pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
 
 
 @dataclass
@@ -82,44 +60,20 @@ class Home:
     equipment_id: str
 
     def entry(self) -> MockConfigEntry:
-        return MockConfigEntry(
-            domain=DOMAIN,
-            version=2,
-            unique_id=self.equipment_id,
-            title="Smart meter",
-            data={
-                "connection": "network",
-                "host": "127.0.0.1",
-                "port": self.p1.port,
-                "specification": "5",
-                "equipment_id": self.equipment_id,
-            },
-            options={
-                "remote": {
-                    "provider": "nl_meterbeheer",
-                    "api_key": "test-key",
-                    "base_url": self.hub.url,
-                    "eans": [DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN],
-                }
-            },
-        )
+        options = {
+            "provider": "nl_meterbeheer",
+            "api_key": "test-key",
+            "base_url": self.hub.url,
+            "eans": [DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN],
+        }
+        return p1_entry(self.p1, self.equipment_id, options)
 
     def registers(self) -> dict[int, int]:
         """The meter's import register (Wh) at every hour end served."""
-        result: dict[int, int] = {}
-        for day in self.hub.history:
-            for moment, value in zip(day.times, day.import_wh, strict=True):
-                if moment.minute == 0:
-                    result[int(moment.timestamp())] = value
-        return result
+        return hour_registers(self.hub.history)
 
     async def send(self, hass: HomeAssistant, entry: MockConfigEntry) -> int:
-        runtime: MeterRuntime = entry.runtime_data
-        seen = runtime.counters.received
-        await self.p1.send_now()
-        await until(lambda: runtime.counters.received > seen)
-        await hass.async_block_till_done()
-        return int(self.p1.meter.import_total_kwh * 1000)
+        return await send_telegram(hass, self.p1, entry)
 
 
 @asynccontextmanager
@@ -128,22 +82,12 @@ async def home() -> AsyncGenerator[Home]:
     hub = MeterbeheerSimulator(
         meter, first_day=FIRST_DAY, history_days=DAYS, measured_days=10, daily_days=20
     )
-    p1 = P1Server(TelegramSource("nl_dsmr5_gas", meter.copy()), interval=3600)
-    await hub.start()
-    await p1.listen()
-    try:
+    async with serving(hub, meter) as p1:
         yield Home(hub, p1, meter.equipment_id)
-    finally:
-        await p1.unlisten()
-        await hub.stop()
 
 
 def midnight(day: date) -> int:
     return int(datetime.combine(day, time(), AMSTERDAM).timestamp())
-
-
-def by_end(rows: list[Row]) -> dict[int, tuple[float, float]]:
-    return {int(row[0].timestamp()) + 3600: (row[1], row[2]) for row in rows}
 
 
 @pytest.mark.freeze_time(START, tick=True)

@@ -9,7 +9,7 @@ boundaries and fire the sync's timers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -41,56 +41,20 @@ from .remote_helpers import (
     Values,
     all_rows,
     assert_consistent,
-    count_sync_runs,
     expected_rows,
     household,
     issues,
     jump,
     net_power_shown,
     start,
-    steady_p1,
 )
 
 pytestmark = [
     pytest.mark.freeze_time(START, tick=True),
-    pytest.mark.usefixtures("socket_enabled"),
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
 ]
 DOMAIN = "slimme_meter"
-
-
-@pytest.fixture
-def with_recorder() -> bool:
-    """Whether the recorder runs (parametrize with False to leave it out)."""
-    return True
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    request: pytest.FixtureRequest, with_recorder: bool
-) -> None:
-    """Start the recorder (if wanted) before Home Assistant, as it must be."""
-    if with_recorder:
-        request.getfixturevalue("recorder_mock")
-    request.getfixturevalue("enable_custom_integrations")
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    """The household lives in the Netherlands."""
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-
-
-@pytest.fixture(autouse=True)
-def steady_link() -> Generator[None]:
-    """The P1 link never stalls between telegrams and reconnects fast."""
-    with steady_p1():
-        yield
-
-
-@pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
 
 
 def p1_registers(home: Household) -> dict[Series, int]:

@@ -8,7 +8,7 @@ and runs (freezegun with tick); jumps forward fire the sync's timers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 import json
 import logging
@@ -17,7 +17,6 @@ from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.recorder import Recorder
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -40,11 +39,9 @@ from .remote_helpers import (
     START,
     SyncRuns,
     all_rows,
-    count_sync_runs,
     expected_rows,
     household,
     jump,
-    quiet_logs,
     start,
 )
 
@@ -52,35 +49,9 @@ HISTORY = "custom_components.slimme_meter.history"
 STRINGS = Path(__file__).parents[1] / "custom_components/slimme_meter/strings.json"
 pytestmark = [
     pytest.mark.freeze_time(START, tick=True),
-    pytest.mark.usefixtures("socket_enabled"),
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-
-
-@pytest.fixture(autouse=True)
-def steady() -> Generator[None]:
-    with (
-        quiet_logs(),
-        patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1e6),
-    ):
-        yield
-
-
-@pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
 
 
 def after(delay: float | None) -> datetime:

@@ -8,14 +8,12 @@ moment and runs (freezegun with tick); jumps forward fire the sync's timers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.recorder import Recorder
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -47,48 +45,18 @@ from .remote_helpers import (
     SyncRuns,
     all_rows,
     assert_consistent,
-    count_sync_runs,
     expected_rows,
     household,
     issues,
     jump,
-    quiet_logs,
     start,
 )
 
 pytestmark = [
     pytest.mark.freeze_time(START, tick=True),
-    pytest.mark.usefixtures("socket_enabled"),
+    pytest.mark.recorder,
+    pytest.mark.usefixtures("socket_enabled", "home_zone", "steady_link"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant, as it must be."""
-
-
-@pytest.fixture(autouse=True)
-async def dutch_home(hass: HomeAssistant) -> None:
-    """The household lives in the Netherlands."""
-    await hass.config.async_set_time_zone("Europe/Amsterdam")
-
-
-@pytest.fixture(autouse=True)
-def steady_p1() -> Generator[None]:
-    """Hours without a telegram are fine here: the P1 link never stalls."""
-    with (
-        quiet_logs(),
-        patch("custom_components.slimme_meter.runtime.STALL_FACTOR", 1e6),
-    ):
-        yield
-
-
-@pytest.fixture
-def runs() -> Generator[SyncRuns]:
-    with count_sync_runs() as recorded:
-        yield recorded
 
 
 def registers(home: Household) -> dict[Series, dict[int, int]]:

@@ -11,7 +11,6 @@ import importlib.util
 import sys
 from typing import Any
 
-from homeassistant.components.recorder import Recorder
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -44,12 +43,7 @@ STOPPING_CODES = {
 }
 KINDS = ["readout_switched_off", "consent_ended", "not_remotely_readable"]
 
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_mock: Recorder, enable_custom_integrations: None
-) -> None:
-    """Start the recorder before Home Assistant: the remote path needs it."""
+pytestmark = pytest.mark.recorder
 
 
 @pytest.fixture(autouse=True)

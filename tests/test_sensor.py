@@ -17,7 +17,7 @@ from custom_components.slimme_meter.const import DOMAIN
 from custom_components.slimme_meter.p1.detect import classify
 from custom_components.slimme_meter.p1.framing import QUIET_GAP, PlainFramer
 
-from .conftest import FIXTURES, SHARED_TELEGRAMS
+from .helpers import FIXTURES, SHARED_TELEGRAMS
 from .server import TelegramServer
 
 SAMPLES = {

@@ -25,8 +25,7 @@ from custom_components.slimme_meter.p1.detect import DetectError, classify, dete
 from custom_components.slimme_meter.p1.framing import QUIET_GAP, PlainFramer
 from custom_components.slimme_meter.p1.specs import SPECS
 
-from .conftest import FIXTURES
-from .helpers import V5, body, meter_entry, setup_meter, with_crc
+from .helpers import FIXTURES, V5, body, meter_entry, setup_meter, with_crc
 from .server import TelegramServer
 
 NO_END = (FIXTURES / "dsmr_2_2_no_end_marker.txt").read_bytes()

@@ -31,7 +31,7 @@ from simulators.telegram import (
     timestamp,
 )
 
-from ..conftest import SHARED_TELEGRAMS
+from ..helpers import SHARED_TELEGRAMS
 
 AMS = ZoneInfo("Europe/Amsterdam")
 TELEGRAMS = SHARED_TELEGRAMS
