@@ -36,7 +36,7 @@ from simulators.stack import (
 )
 
 from . import bootstrap
-from .bootstrap import PASSWORD, TOKEN_FILE, USER, Stack, log
+from .bootstrap import PASSWORD, PRICE_DOMAIN, TOKEN_FILE, USER, Stack, log
 from .hass import HassClient, HassError
 
 PROVIDERS = ("nl_p4", "nl_meterbeheer", "lu_leneda")
@@ -139,10 +139,11 @@ def prepare_config(config: Path, port: int | None) -> int:
 
 
 def link_integration(config: Path) -> None:
-    """Make the integration a custom component of ``config``."""
+    """Make the integration and the simulated price custom components of ``config``."""
     folder = config / "custom_components"
     folder.mkdir(exist_ok=True)
     _link(folder / "slimme_meter", ROOT / "custom_components" / "slimme_meter")
+    _link(folder / PRICE_DOMAIN, ROOT / "devtools" / PRICE_DOMAIN)
 
 
 def _link(link: Path, target: Path) -> None:
@@ -353,12 +354,25 @@ async def bring_up(
         stack = Stack(
             HOST, args.p1, f"http://{HOST}:{args.p4}", DEFAULT_API_KEY, args.provider
         )
+        days = args.days + 1  # the price history covers the imported history
+        new_prices = await bootstrap.find_entry(client, PRICE_DOMAIN) is None
+        if new_prices:
+            await bootstrap.add_price_sensor(client, days)
+        async with client.websocket() as ws:
+            hours = await bootstrap.wait_for_price_history(ws, days)
+        if new_prices:
+            log(f"added the simulated dynamic price ({hours} hours of history)")
         entry = await bootstrap.find_entry(client)
+        created = entry is None
         if entry is None:
             entry = await bootstrap.create_entry(client, stack)
             log(f"added {entry.get('title')!r}")
+        if created or new_prices:
             await bootstrap.set_prices(client, entry["entry_id"])
-            log("energy prices set (a low/normal pair, export, gas, a daily charge)")
+            log(
+                "energy prices set (import at the simulated dynamic price, a "
+                "low/normal pair for export, gas, a daily charge)"
+            )
         async with client.websocket() as ws:
             if not await bootstrap.energy_configured(ws):
                 log("waiting for the imported history (statistics)")
