@@ -354,13 +354,14 @@ async def bring_up(
         stack = Stack(
             HOST, args.p1, f"http://{HOST}:{args.p4}", DEFAULT_API_KEY, args.provider
         )
-        days = args.days + 1  # the price history covers the imported history
         new_prices = await bootstrap.find_entry(client, PRICE_DOMAIN) is None
         if new_prices:
+            # Its history covers the imported one, and is in the recorder
+            # before the meter's costs are computed with it.
+            days = args.days + 1
             await bootstrap.add_price_sensor(client, days)
-        async with client.websocket() as ws:
-            hours = await bootstrap.wait_for_price_history(ws, days)
-        if new_prices:
+            async with client.websocket() as ws:
+                hours = await bootstrap.wait_for_price_history(ws, days)
             log(f"added the simulated dynamic price ({hours} hours of history)")
         entry = await bootstrap.find_entry(client)
         created = entry is None
