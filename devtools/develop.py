@@ -135,15 +135,16 @@ def prepare_config(config: Path, port: int | None) -> int:
         path.write_text(render_configuration(port))
         log(f"wrote {path}")
     link_integration(config)
+    # The simulated dynamic price (devtools/simulated_prices), beside it.
+    _link(config / "custom_components" / PRICE_DOMAIN, ROOT / "devtools" / PRICE_DOMAIN)
     return port
 
 
 def link_integration(config: Path) -> None:
-    """Make the integration and the simulated price custom components of ``config``."""
+    """Make the integration a custom component of ``config``."""
     folder = config / "custom_components"
     folder.mkdir(exist_ok=True)
     _link(folder / "slimme_meter", ROOT / "custom_components" / "slimme_meter")
-    _link(folder / PRICE_DOMAIN, ROOT / "devtools" / PRICE_DOMAIN)
 
 
 def _link(link: Path, target: Path) -> None:
