@@ -227,6 +227,9 @@ async def test_holiday_after_the_clocks_change_is_low_all_local_day(
     )
     start = datetime(2027, 3, 27, 23, tzinfo=UTC)  # 28 March, 00:00 local
     hours = 23 + 24 + 1  # two local days and the first hour of the next
+    # Where the P1 port saw the meter on the normal tariff, the meter wins
+    # (Tweede Paasdag, 12:00 local).
+    costs.record_tariff(int((start + 35 * H).timestamp()), "0002")
     history.merge_remote(
         IMPORT, [(start, 0), *_hourly(start, [1_000 * (i + 1) for i in range(hours)])]
     )
@@ -237,10 +240,11 @@ async def test_holiday_after_the_clocks_change_is_low_all_local_day(
     assert steps[:23] == [
         0.2 if hour in (1, 3, 4) else 0.3 for hour in (0, 1, *range(3, 24))
     ]
-    assert steps[23:47] == [0.2] * 24  # Tweede Paasdag, 00:00 to 24:00 local
+    # Tweede Paasdag, 00:00 to 24:00 local, but for the meter's own hour.
+    assert steps[23:47] == [0.2] * 12 + [0.3] + [0.2] * 11
     assert steps[47] == 0.3  # Tuesday 00:00
     assert costs.summary()[IMPORT.value]["total"] == pytest.approx(
-        3 * 0.2 + 20 * 0.3 + 24 * 0.2 + 0.3
+        3 * 0.2 + 20 * 0.3 + 23 * 0.2 + 0.3 + 0.3
     )
 
 
