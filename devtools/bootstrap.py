@@ -1,9 +1,11 @@
 """Set up a fresh Home Assistant the way a person would, over its APIs.
 
 Onboarding (owner ``dev``), a long-lived token, the home's location and time
-zone, the Slimme Meter entry (P1 over the network plus the P4 consent API) and
-the Energy dashboard on the merged history. Every step checks first whether
-it is already done, so a second run on the same configuration only logs in.
+zone, the simulated dynamic price (:mod:`devtools.simulated_prices`) with its
+history, the Slimme Meter entry (P1 over the network plus the P4 consent API),
+its prices, and the Energy dashboard on the merged history and its costs.
+Every step checks first whether it is already done, so a second run on the
+same configuration only logs in.
 """
 
 from __future__ import annotations
