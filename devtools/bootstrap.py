@@ -1,9 +1,11 @@
 """Set up a fresh Home Assistant the way a person would, over its APIs.
 
 Onboarding (owner ``dev``), a long-lived token, the home's location and time
-zone, the Slimme Meter entry (P1 over the network plus the P4 consent API) and
-the Energy dashboard on the merged history. Every step checks first whether
-it is already done, so a second run on the same configuration only logs in.
+zone, the simulated dynamic price (:mod:`devtools.simulated_prices`) with its
+history, the Slimme Meter entry (P1 over the network plus the P4 consent API),
+its prices, and the Energy dashboard on the merged history and its costs.
+Every step checks first whether it is already done, so a second run on the
+same configuration only logs in.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 import time
 from typing import Any
@@ -18,8 +21,11 @@ from typing import Any
 from simulators.leneda import DEFAULT_ENERGY_ID, DEFAULT_POD
 
 from .hass import HassClient, HassError, Websocket
+from .simulated_prices import const as simulated_prices
 
 DOMAIN = "slimme_meter"
+PRICE_DOMAIN = simulated_prices.DOMAIN
+PRICE_ENTITY = simulated_prices.ENTITY_ID
 USER = "dev"
 PASSWORD = "slimme-meter"  # noqa: S105 - a local development instance
 USER_NAME = "Developer"
@@ -254,10 +260,10 @@ async def ignore_issues(ws: Websocket) -> list[str]:
 # ------------------------------------------------------------------- entry
 
 
-async def find_entry(client: HassClient) -> dict[str, Any] | None:
-    """Return the Slimme Meter config entry, if there is one."""
-    entries = await client.get(f"/api/config/config_entries/entry?domain={DOMAIN}")
-    mine = [entry for entry in entries if entry.get("domain") == DOMAIN]
+async def find_entry(client: HassClient, domain: str = DOMAIN) -> dict[str, Any] | None:
+    """Return the Slimme Meter config entry (or another domain's), if there is one."""
+    entries = await client.get(f"/api/config/config_entries/entry?domain={domain}")
+    mine = [entry for entry in entries if entry.get("domain") == domain]
     return mine[0] if mine else None
 
 
@@ -324,9 +330,14 @@ async def create_entry(client: HassClient, stack: Stack) -> dict[str, Any]:
     return await run_flow(client, answers(stack))
 
 
-async def run_flow(client: HassClient, replies: Answers) -> dict[str, Any]:
-    """Run the Slimme Meter config flow with ``replies``; return the entry."""
-    step = await client.post("/api/config/config_entries/flow", {"handler": DOMAIN})
+async def run_flow(
+    client: HassClient, replies: Answers, handler: str = DOMAIN
+) -> dict[str, Any]:
+    """Run the Slimme Meter config flow (or another's) with ``replies``.
+
+    Returns the entry.
+    """
+    step = await client.post("/api/config/config_entries/flow", {"handler": handler})
     url = f"/api/config/config_entries/flow/{step['flow_id']}"
     for _ in range(len(replies) + 1):
         if step["type"] == FLOW_DONE:
@@ -342,6 +353,50 @@ async def run_flow(client: HassClient, replies: Answers) -> dict[str, Any]:
         step = await client.post(url, replies[step_id](step))
     msg = f"the config flow did not finish: {step}"
     raise HassError(msg)
+
+
+async def add_price_sensor(client: HassClient, days: int) -> dict[str, Any]:
+    """Add the simulated dynamic price with ``days`` days of price history."""
+    return await run_flow(
+        client,
+        {"user": lambda _: {simulated_prices.CONF_DAYS: days}},
+        handler=PRICE_DOMAIN,
+    )
+
+
+async def price_history_hours(ws: Websocket, days: int) -> int:
+    """Return how many of the last ``days`` days' hours have a price statistic."""
+    now = time.time()
+    start = now - now % 3600 - days * 86400
+    answer = await ws.command(
+        "recorder/statistics_during_period",
+        start_time=datetime.fromtimestamp(start, UTC).isoformat(),
+        statistic_ids=[PRICE_ENTITY],
+        period="hour",
+        types=["mean"],
+    )
+    return len(answer.get(PRICE_ENTITY, []))
+
+
+async def wait_for_price_history(
+    ws: Websocket, days: int, timeout: float = STATISTICS_TIMEOUT
+) -> int:
+    """Wait until the price sensor's past hours are in the recorder.
+
+    Slimme Meter reads them when it computes the costs of the history it
+    imports, so they must be there first. Returns the hours found.
+    """
+    deadline = time.monotonic() + timeout
+    # The hour running now is compiled by the recorder at its end.
+    while (hours := await price_history_hours(ws, days)) < days * 24 - 1:
+        if time.monotonic() > deadline:
+            msg = (
+                f"{PRICE_ENTITY} has {hours} hours of price history "
+                f"after {timeout:.0f} s"
+            )
+            raise HassError(msg)
+        await asyncio.sleep(0.5)
+    return hours
 
 
 async def set_prices(client: HassClient, entry_id: str) -> dict[str, Any]:
@@ -363,12 +418,14 @@ async def set_prices(client: HassClient, entry_id: str) -> dict[str, Any]:
 
 SERIES = ("electricity_import", "electricity_export", "gas")
 COSTS = ("electricity_import_cost", "electricity_export_compensation", "gas_cost")
-# A Dutch household's prices (2026, taxes included): a low/normal pair, the
-# compensation for export, gas, and the supply and grid charges per day.
+# A Dutch household's prices (2026, taxes included): a dynamic contract for
+# electricity (the simulated quarter-hour price), a low/normal pair for the
+# compensation of export, a fixed gas price, and the supply and grid charges
+# per day.
 PRICES = {
-    "electricity_import_price": 0.27,
-    "electricity_import_price_low": 0.24,
+    "electricity_import_price_entity": PRICE_ENTITY,
     "electricity_export_price": 0.09,
+    "electricity_export_price_low": 0.07,
     "gas_price": 1.38,
     "daily_charge": 1.25,
     "tariff_schedule": "netherlands",

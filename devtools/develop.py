@@ -36,7 +36,7 @@ from simulators.stack import (
 )
 
 from . import bootstrap
-from .bootstrap import PASSWORD, TOKEN_FILE, USER, Stack, log
+from .bootstrap import PASSWORD, PRICE_DOMAIN, TOKEN_FILE, USER, Stack, log
 from .hass import HassClient, HassError
 
 PROVIDERS = ("nl_p4", "nl_meterbeheer", "lu_leneda")
@@ -135,6 +135,8 @@ def prepare_config(config: Path, port: int | None) -> int:
         path.write_text(render_configuration(port))
         log(f"wrote {path}")
     link_integration(config)
+    # The simulated dynamic price (devtools/simulated_prices), beside it.
+    _link(config / "custom_components" / PRICE_DOMAIN, ROOT / "devtools" / PRICE_DOMAIN)
     return port
 
 
@@ -353,12 +355,26 @@ async def bring_up(
         stack = Stack(
             HOST, args.p1, f"http://{HOST}:{args.p4}", DEFAULT_API_KEY, args.provider
         )
+        new_prices = await bootstrap.find_entry(client, PRICE_DOMAIN) is None
+        if new_prices:
+            # Its history covers the imported one, and is in the recorder
+            # before the meter's costs are computed with it.
+            days = args.days + 1
+            await bootstrap.add_price_sensor(client, days)
+            async with client.websocket() as ws:
+                hours = await bootstrap.wait_for_price_history(ws, days)
+            log(f"added the simulated dynamic price ({hours} hours of history)")
         entry = await bootstrap.find_entry(client)
+        created = entry is None
         if entry is None:
             entry = await bootstrap.create_entry(client, stack)
             log(f"added {entry.get('title')!r}")
+        if created or new_prices:
             await bootstrap.set_prices(client, entry["entry_id"])
-            log("energy prices set (a low/normal pair, export, gas, a daily charge)")
+            log(
+                "energy prices set (import at the simulated dynamic price, a "
+                "low/normal pair for export, gas, a daily charge)"
+            )
         async with client.websocket() as ws:
             if not await bootstrap.energy_configured(ws):
                 log("waiting for the imported history (statistics)")

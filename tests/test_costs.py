@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -27,11 +28,10 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.slimme_meter.costs import (
     CostHistory,
     PriceSettings,
-    Schedule,
     cost_statistic_id,
-    meter_tariff_low,
 )
 from custom_components.slimme_meter.history import MergedHistory, Series
+from custom_components.slimme_meter.tariffs import Schedule, meter_tariff_low
 
 METER = "E0026000030030026"
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, 01:00 in Amsterdam
@@ -105,7 +105,7 @@ def test_meter_tariff_indicator() -> None:
 
 def test_schedules() -> None:
     nl = PriceSettings.from_options({}).schedule
-    assert nl == Schedule(23, 7, True)
+    assert nl == Schedule(23, 7, True, True)
     monday = datetime(2026, 3, 2)
     assert nl.low(monday.replace(hour=23))
     assert nl.low(monday.replace(hour=6))
@@ -199,6 +199,46 @@ async def test_tariff_pair_schedule_and_meter_indicator(
     # 20:00 row is the first (sum 0); then 21:00 low (meter), 22:00 normal,
     # 23:00, 00:00 and 01:00 low (schedule).
     assert sums == [0.0, 0.2, 0.5, 0.7, 0.9, 1.1]
+
+
+async def test_holiday_after_the_clocks_change_is_low_all_local_day(
+    hass: HomeAssistant, history: MergedHistory
+) -> None:
+    # Easter 2027 is 28 March, the day the clocks go forward (23 hours);
+    # Tweede Paasdag, 29 March, is low all day in a custom schedule with
+    # holidays (low from 01:00 to 05:00, not at weekends).
+    costs = await _costs(
+        hass,
+        history,
+        electricity_import_price=0.30,
+        electricity_import_price_low=0.20,
+        tariff_schedule="custom",
+        low_start=1,
+        low_end=5,
+        low_weekends=False,
+        low_holidays=True,
+    )
+    start = datetime(2027, 3, 27, 23, tzinfo=UTC)  # 28 March, 00:00 local
+    hours = 23 + 24 + 1  # two local days and the first hour of the next
+    # Where the P1 port saw the meter on the normal tariff, the meter wins
+    # (Tweede Paasdag, 12:00 local).
+    costs.record_tariff(int((start + 35 * H).timestamp()), "0002")
+    history.merge_remote(
+        IMPORT, [(start, 0), *_hourly(start, [1_000 * (i + 1) for i in range(hours)])]
+    )
+    await history.async_write()
+    rows = await _rows(hass, since=start - H)
+    steps = [round(b[1] - a[1], 6) for a, b in pairwise(rows)]
+    # Easter Sunday: low at 01:00, 03:00 and 04:00 (02:00 does not exist).
+    assert steps[:23] == [
+        0.2 if hour in (1, 3, 4) else 0.3 for hour in (0, 1, *range(3, 24))
+    ]
+    # Tweede Paasdag, 00:00 to 24:00 local, but for the meter's own hour.
+    assert steps[23:47] == [0.2] * 12 + [0.3] + [0.2] * 11
+    assert steps[47] == 0.3  # Tuesday 00:00
+    assert costs.summary()[IMPORT.value]["total"] == pytest.approx(
+        3 * 0.2 + 20 * 0.3 + 23 * 0.2 + 0.3 + 0.3
+    )
 
 
 async def test_daily_charge_spread_over_dst_days(

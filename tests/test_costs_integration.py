@@ -73,7 +73,7 @@ async def set_prices(
     assert result["step_id"] == "costs"
     # Every field once, each with its own selector.
     fields = [str(key) for key in result["data_schema"].schema]
-    assert len(fields) == len(set(fields)) == 13
+    assert len(fields) == len(set(fields)) == 14
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], prices
     )

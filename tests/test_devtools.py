@@ -6,14 +6,35 @@ import argparse
 import asyncio
 from collections.abc import AsyncGenerator
 import contextlib
+from datetime import UTC, datetime, timedelta
+import json
 from pathlib import Path
 import socket
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant import loader
+from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
+from custom_components.slimme_meter.costs import (
+    CostHistory,
+    PriceSettings,
+    cost_statistic_id,
+)
+from custom_components.slimme_meter.history import MergedHistory, Series
+import devtools
 from devtools import bootstrap, develop
 from devtools.hass import HassError
+from devtools.simulated_prices import const as price_const
+from devtools.simulated_prices.prices import hour_prices, price_at
 from simulators.stack import SWITCHES, SimulatorStack
 
 REPO = Path(__file__).parents[1]
@@ -40,8 +61,9 @@ def test_prepare_config_writes_once(tmp_path: Path) -> None:
     assert develop.prepare_config(config, 18123) == 18123
     text = (config / "configuration.yaml").read_text()
     assert "  server_host: 127.0.0.1\n  server_port: 18123\n" in text
-    assert [path.name for path in (config / "custom_components").iterdir()] == [
-        "slimme_meter"
+    assert sorted(path.name for path in (config / "custom_components").iterdir()) == [
+        "simulated_prices",
+        "slimme_meter",
     ]
     link = config / "custom_components" / "slimme_meter"
     assert link.is_symlink()
@@ -434,3 +456,179 @@ async def test_create_entry_links_leneda() -> None:
         "registers": ["import", "export"],
         "confirm": True,
     }
+
+
+# ------------------------------------------------- the simulated dynamic price
+
+PRICE_ENTITY = bootstrap.PRICE_ENTITY
+NOW = datetime(2026, 3, 29, 10, 7, tzinfo=UTC)  # the day the clocks go forward
+HOUR = timedelta(hours=1)
+
+
+def test_price_component_is_what_the_tools_link_and_add(tmp_path: Path) -> None:
+    manifest = json.loads(
+        (REPO / "devtools" / "simulated_prices" / "manifest.json").read_text()
+    )
+    assert manifest["domain"] == bootstrap.PRICE_DOMAIN == price_const.DOMAIN
+    assert PRICE_ENTITY == price_const.ENTITY_ID
+    develop.prepare_config(tmp_path, 8123)
+    link = tmp_path / "custom_components" / bootstrap.PRICE_DOMAIN
+    assert link.resolve() == REPO / "devtools" / "simulated_prices"
+    # The development prices: import at the dynamic price, a pair for export.
+    assert bootstrap.PRICES["electricity_import_price_entity"] == PRICE_ENTITY
+    assert "electricity_import_price" not in bootstrap.PRICES
+    assert (
+        bootstrap.PRICES["electricity_export_price_low"]
+        < (bootstrap.PRICES["electricity_export_price"])
+    )
+
+
+def test_simulated_prices_change_every_quarter_hour() -> None:
+    start = int(datetime(2026, 7, 1, 10, tzinfo=UTC).timestamp())
+    day = [price_at(start + quarter * 900) for quarter in range(96)]
+    assert len(set(day)) > 90  # a new price nearly every quarter-hour
+    assert all(0.05 < price < 0.6 for price in day)
+    # Dear in the evening (19:00 local), cheaper in a sunny afternoon.
+    assert price_at(start + 7 * 3600) > price_at(start + 3 * 3600)
+    assert hour_prices(start) == day[:4]
+    assert price_at(start) == price_at(start)
+
+
+async def test_price_history_waits_for_every_hour() -> None:
+    rows = [{"mean": 0.2}] * 47
+    ws = FakeWebsocket(
+        {"recorder/statistics_during_period": [{}, {PRICE_ENTITY: rows}]}
+    )
+    assert await bootstrap.wait_for_price_history(ws, 2) == 47  # type: ignore[arg-type]
+    _, fields = ws.sent[0]
+    assert fields["statistic_ids"] == [PRICE_ENTITY]
+    assert fields["period"] == "hour"
+    ws = FakeWebsocket({"recorder/statistics_during_period": [{}, {}]})
+    with pytest.raises(HassError, match="hours of price history"):
+        await bootstrap.wait_for_price_history(ws, 2, timeout=0.1)  # type: ignore[arg-type]
+
+
+async def test_add_price_sensor_through_its_config_flow() -> None:
+    client = FlowClient(
+        [
+            {"flow_id": "p1", "type": "form", "step_id": "user", "errors": None},
+            {"flow_id": "p1", "type": "create_entry", "result": {"title": "P"}},
+        ]
+    )
+    assert await bootstrap.add_price_sensor(client, 43) == {"title": "P"}  # type: ignore[arg-type]
+    url = "/api/config/config_entries/flow"
+    assert client.posts == [
+        (url, {"handler": "simulated_prices"}),
+        (f"{url}/p1", {"days": 43}),
+    ]
+
+
+async def _price_means(hass: HomeAssistant, since: datetime) -> dict[datetime, float]:
+    await async_wait_recording_done(hass)
+    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        since,
+        None,
+        {PRICE_ENTITY},
+        "hour",
+        None,
+        {"mean"},
+    )
+    return {
+        datetime.fromtimestamp(row["start"], UTC): row["mean"]
+        for row in result.get(PRICE_ENTITY, [])
+    }
+
+
+@pytest.mark.freeze_time(NOW, tick=True)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_price_sensor_history_prices_the_merged_history(
+    recorder_mock: Recorder, hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The sensor's past hours are in the recorder, and the costs use them."""
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    hass.config.currency = "EUR"
+    integration = loader.Integration.resolve_from_root(
+        hass, devtools, bootstrap.PRICE_DOMAIN
+    )
+    assert integration is not None
+    (await loader.async_get_custom_components(hass))[bootstrap.PRICE_DOMAIN] = (
+        integration
+    )
+    result = await hass.config_entries.flow.async_init(
+        bootstrap.PRICE_DOMAIN, context={"source": "user"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"days": 2}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+    now = int(NOW.timestamp())
+    state = hass.states.get(PRICE_ENTITY)
+    assert state is not None
+    assert float(state.state) == price_at(now - now % 900)
+    assert state.attributes["unit_of_measurement"] == "EUR/kWh"
+
+    # Two days of hours (across the clock change), up to the one running
+    # now, each the mean of its four quarter-hour prices.
+    this_hour = NOW.replace(minute=0)
+    means = await _price_means(hass, this_hour - 49 * HOUR)
+    assert list(means) == [this_hour - (48 - i) * HOUR for i in range(48)]
+    for start, mean in means.items():
+        prices = hour_prices(int(start.timestamp()))
+        assert mean == pytest.approx(sum(prices) / 4, abs=1e-6)
+
+    # A new price every quarter-hour.
+    freezer.move_to(NOW.replace(minute=15))
+    async_fire_time_changed(hass, NOW.replace(minute=15))
+    await hass.async_block_till_done()
+    state = hass.states.get(PRICE_ENTITY)
+    assert state is not None
+    assert float(state.state) == price_at(now - now % 900 + 900)
+
+    # A restart imports nothing twice.
+    entry = hass.config_entries.async_entries(bootstrap.PRICE_DOMAIN)[0]
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await _price_means(hass, this_hour - 49 * HOUR) == means
+
+    # Slimme Meter prices the imported history at the sensor's past prices.
+    history = MergedHistory(hass, "E0012345678901234", "entry")
+    await history.async_load()
+    costs = CostHistory(
+        hass,
+        history,
+        "entry",
+        PriceSettings.from_options(
+            {"electricity_import_price_entity": PRICE_ENTITY, "gas_price": 1.38}
+        ),
+        "dsmr_5",
+    )
+    await costs.async_load()
+    first = this_hour - 30 * HOUR
+    readings = [(first + i * HOUR, 1_000_000 + 1_500 * i) for i in range(31)]
+    history.merge_remote(Series.ELECTRICITY_IMPORT, readings)
+    await history.async_write()
+    await async_wait_recording_done(hass)
+    sid = cost_statistic_id("E0012345678901234", Series.ELECTRICITY_IMPORT)
+    rows: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        first - HOUR,
+        None,
+        {sid},
+        "hour",
+        None,
+        {"sum"},
+    )
+    sums = [row["sum"] for row in rows[sid]]
+    expected, total = [0.0], 0.0
+    for i in range(1, 31):
+        total += 1.5 * means[first + (i - 1) * HOUR]
+        expected.append(total)
+    assert sums == pytest.approx(expected, abs=1e-5)
+    assert costs.summary()["electricity_import"]["unknown_price_hours"] == []
+    assert sums[-1] > 5  # 45 kWh at about 0.25 a kWh

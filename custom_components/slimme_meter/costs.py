@@ -11,7 +11,8 @@ Prices are fixed amounts per kWh or m³, optionally a pair for the low and
 the normal tariff, plus an optional fixed amount per day on the import cost
 (spread over the day's hours, 23 or 25 on the days the clocks change).
 Which tariff was in force comes from the meter's own tariff indicator where
-the P1 port saw the hour, and from a tariff schedule elsewhere.
+the P1 port saw the hour, and from a tariff schedule elsewhere
+(:mod:`.tariffs`).
 
 The costs follow the energy rows: whenever the merged history writes rows
 (new hours, a corrected history, estimated hours replaced by readings), the
@@ -48,6 +49,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .history import _HAS_UNIT_CLASS, HOUR, NAMES, MergedHistory, Series, statistic_id
 from .prices import QUARTER, PriceTimeline, async_load_prices
+from .tariffs import SCHEDULE_NL, SCHEDULES, Schedule, meter_tariff_low
 
 STORAGE_VERSION = 1
 SAVE_DELAY = 30
@@ -66,40 +68,10 @@ CONF_SCHEDULE: Final = "tariff_schedule"
 CONF_LOW_START: Final = "low_start"
 CONF_LOW_END: Final = "low_end"
 CONF_LOW_WEEKENDS: Final = "low_weekends"
+CONF_LOW_HOLIDAYS: Final = "low_holidays"
 CONF_IMPORT_PRICE_ENTITY: Final = "electricity_import_price_entity"
 CONF_EXPORT_PRICE_ENTITY: Final = "electricity_export_price_entity"
 CONF_GAS_PRICE_ENTITY: Final = "gas_price_entity"
-
-SCHEDULE_NL: Final = "netherlands"
-SCHEDULE_BE: Final = "belgium"
-SCHEDULE_CUSTOM: Final = "custom"
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """When the low tariff is in force: a night window, and weekends."""
-
-    low_start: int  # local hour the low tariff begins
-    low_end: int  # local hour it ends
-    low_weekends: bool
-
-    def low(self, local: datetime) -> bool:
-        """Return whether the low tariff is in force in the hour starting then."""
-        if self.low_weekends and local.weekday() >= 5:
-            return True
-        hour = local.hour
-        if self.low_start <= self.low_end:
-            return self.low_start <= hour < self.low_end
-        return hour >= self.low_start or hour < self.low_end
-
-
-# Netherlands: low from 23:00 to 07:00 and all weekend (some grid operators
-# begin at 21:00: a custom schedule). Belgium: night from 22:00 to 07:00 and
-# all weekend (the hours differ per grid operator: a custom schedule).
-SCHEDULES: dict[str, Schedule] = {
-    SCHEDULE_NL: Schedule(23, 7, True),
-    SCHEDULE_BE: Schedule(22, 7, True),
-}
 
 COST_SUFFIX: dict[Series, str] = {
     Series.ELECTRICITY_IMPORT: "cost",
@@ -157,6 +129,7 @@ class PriceSettings:
             int(options.get(CONF_LOW_START, 23)),
             int(options.get(CONF_LOW_END, 7)),
             bool(options.get(CONF_LOW_WEEKENDS, True)),
+            bool(options.get(CONF_LOW_HOLIDAYS, False)),
         )
         entities = {
             series: str(options[key])
@@ -177,25 +150,12 @@ class PriceSettings:
                     self.schedule.low_start,
                     self.schedule.low_end,
                     self.schedule.low_weekends,
+                    self.schedule.low_holidays,
                 ],
                 sorted((s.value, e) for s, e in self.entities.items()),
             ]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def meter_tariff_low(indicator: Any, spec: str) -> bool | None:
-    """Return whether a meter's tariff indicator (96.14.0) means the low tariff.
-
-    Dutch meters count the low tariff as 1, Belgian ones the night as 2.
-    """
-    try:
-        tariff = int(indicator)
-    except (TypeError, ValueError):
-        return None
-    if tariff not in (1, 2):
-        return None
-    return tariff == (2 if spec == "belgium_5b" else 1)
 
 
 @dataclass(slots=True)

@@ -31,13 +31,12 @@ from .costs import (
     CONF_IMPORT_PRICE_ENTITY,
     CONF_IMPORT_PRICE_LOW,
     CONF_LOW_END,
+    CONF_LOW_HOLIDAYS,
     CONF_LOW_START,
     CONF_LOW_WEEKENDS,
     CONF_SCHEDULE,
-    SCHEDULE_BE,
-    SCHEDULE_CUSTOM,
-    SCHEDULE_NL,
 )
+from .tariffs import SCHEDULE_BE, SCHEDULE_CUSTOM, SCHEDULE_NL
 
 try:
     import probatio as vol
@@ -120,6 +119,7 @@ def validate(
             else:
                 settings[key] = hour
         settings[CONF_LOW_WEEKENDS] = bool(user_input.get(CONF_LOW_WEEKENDS))
+        settings[CONF_LOW_HOLIDAYS] = bool(user_input.get(CONF_LOW_HOLIDAYS))
     return settings
 
 
@@ -146,6 +146,7 @@ def schema() -> vol.Schema:
             vol.Optional(CONF_LOW_START, default=23): hour,
             vol.Optional(CONF_LOW_END, default=7): hour,
             vol.Optional(CONF_LOW_WEEKENDS, default=True): BooleanSelector(),
+            vol.Optional(CONF_LOW_HOLIDAYS, default=False): BooleanSelector(),
         }
     )
 
