@@ -110,7 +110,7 @@ async def test_two_years_under_a_fault_mix_finish_unattended(
         for row in rows:
             into[row["start"]] = (row["state"], row["sum"])
 
-    with patch(f"{HISTORY}.async_add_external_statistics", hand):
+    with patch(f"{HISTORY}.async_write_statistics", hand):
         waited = await _fault_mix(hass, freezer, runs, handed)
     record_property("simulated_seconds", waited)
 
