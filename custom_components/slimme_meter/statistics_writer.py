@@ -3,8 +3,8 @@
 Home Assistant's own way to write statistics (``async_add_external_statistics``)
 looks every row up on its own and adds it through the ORM session, whose
 autoflush then inserts it before the next look-up: a SELECT and an INSERT per
-row, about 0.5 ms a row on a small machine. A two-year history with costs is
-over 100 000 rows, so that alone took one to two minutes.
+row, 0.7 to 2 ms a row on a small machine. A two-year history with costs is
+over 100 000 rows, so that alone took one to four minutes.
 
 This module writes a batch of rows of one statistic with one SELECT of the
 rows that exist in the batch's hours, one bulk UPDATE of those and one bulk
