@@ -415,13 +415,13 @@ async def run(months: int, page_size: int, profile: cProfile.Profile | None) -> 
             tempfile.TemporaryDirectory() as config_dir,
             patch.object(
                 history_module,
-                "async_add_external_statistics",
-                chunks.wrap(history_module.async_add_external_statistics),
+                "async_write_statistics",
+                chunks.wrap(history_module.async_write_statistics),
             ),
             patch.object(
                 costs_module,
-                "async_add_external_statistics",
-                chunks.wrap(costs_module.async_add_external_statistics),
+                "async_write_statistics",
+                chunks.wrap(costs_module.async_write_statistics),
             ),
         ):
             async with home_assistant(config_dir) as hass:

@@ -70,9 +70,9 @@ async def test_two_years_under_a_fault_mix_finish_unattended(
     The service answers in every accepted shape at once (camelCase, wrapped,
     UTC times, ...); the two years arrive exact hour by hour.
 
-        The rows are taken where they are handed to the recorder: writing two
-        years of three series into its database takes a minute here, which the
-        history tests pay once for short histories.
+        The rows are taken where they are handed to the recorder; what the
+        recorder stores of them is checked by the history and statistics
+        writer tests.
     """
     handed: dict[str, dict[datetime, tuple[float, float]]] = {}
 
@@ -81,7 +81,7 @@ async def test_two_years_under_a_fault_mix_finish_unattended(
         for row in rows:
             into[row["start"]] = (row["state"], row["sum"])
 
-    with patch(f"{HISTORY}.async_add_external_statistics", hand):
+    with patch(f"{HISTORY}.async_write_statistics", hand):
         waited = await _fault_mix(hass, freezer, runs, handed)
     record_property("simulated_seconds", waited)
 

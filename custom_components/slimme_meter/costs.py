@@ -40,7 +40,6 @@ from homeassistant.components.recorder.models import (
     StatisticMeanType,
     StatisticMetaData,
 )
-from homeassistant.components.recorder.statistics import async_add_external_statistics
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
@@ -49,6 +48,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .history import _HAS_UNIT_CLASS, HOUR, NAMES, MergedHistory, Series, statistic_id
 from .prices import QUARTER, PriceTimeline, async_load_prices
+from .statistics_writer import async_write_statistics
 from .tariffs import SCHEDULE_NL, SCHEDULES, Schedule, meter_tariff_low
 
 STORAGE_VERSION = 1
@@ -441,7 +441,7 @@ class CostHistory:
         }
         if _HAS_UNIT_CLASS:
             metadata["unit_class"] = None
-        async_add_external_statistics(
+        async_write_statistics(
             self.hass,
             StatisticMetaData(**metadata),  # type: ignore[typeddict-item]
             [

@@ -38,13 +38,13 @@ from homeassistant.components.recorder.models import (
     StatisticMeanType,
     StatisticMetaData,
 )
-from homeassistant.components.recorder.statistics import async_add_external_statistics
 from homeassistant.const import UnitOfEnergy, UnitOfVolume
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.storage import Store
 
 from .const import DOMAIN
+from .statistics_writer import async_write_statistics
 
 LOCAL = "l"
 REMOTE = "r"
@@ -416,7 +416,7 @@ class MergedHistory:
         }
         if _HAS_UNIT_CLASS:
             metadata["unit_class"] = UNIT_CLASSES[series]
-        async_add_external_statistics(
+        async_write_statistics(
             self.hass,
             StatisticMetaData(**metadata),  # type: ignore[typeddict-item]
             [
