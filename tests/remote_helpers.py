@@ -453,8 +453,16 @@ async def statistics_rows(
     since: datetime = datetime(2000, 1, 1, tzinfo=UTC),
 ) -> list[Row]:
     """Return the long-term statistics of one series, oldest first."""
+    return await statistic_id_rows(hass, statistic_id(meter, series), since)
+
+
+async def statistic_id_rows(
+    hass: HomeAssistant,
+    sid: str,
+    since: datetime = datetime(2000, 1, 1, tzinfo=UTC),
+) -> list[Row]:
+    """Return the hourly rows (start, state, sum) of one statistic, oldest first."""
     await async_wait_recording_done(hass)
-    sid = statistic_id(meter, series)
     result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
         statistics_during_period,
         hass,

@@ -127,6 +127,31 @@ def raised(hass: HomeAssistant, kind: str, entry: MockConfigEntry) -> bool:
     return registry.async_get_issue(DOMAIN, f"{kind}_{entry.entry_id}") is not None
 
 
+def issue_of(hass: HomeAssistant, kind: str, entry: MockConfigEntry) -> ir.IssueEntry:
+    """Return the raised repair issue of one kind."""
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"{kind}_{entry.entry_id}")
+    assert issue is not None
+    return issue
+
+
+async def fix_flow(hass: HomeAssistant, issue: ir.IssueEntry) -> Any:
+    """Open the repair's fix flow, as the Repairs dialog does."""
+    flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+    flow.hass = hass
+    return flow
+
+
+async def stop_asking(
+    hass: HomeAssistant, entry: MockConfigEntry, grants: list[str]
+) -> None:
+    """Choose "stop importing these registers": only `grants` stay asked."""
+    flow = await fix_flow(hass, issue_of(hass, "grant_missing", entry))
+    await flow.async_step_skip_registers()
+    await hass.async_block_till_done()
+    assert entry.options["remote"]["grants"] == grants
+    await until(lambda: not raised(hass, "grant_missing", entry))
+
+
 @pytest.mark.freeze_time(START, tick=True)
 async def test_backfill_then_the_registers_join_the_p1_port(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
@@ -254,10 +279,7 @@ async def test_a_missing_grant_is_its_own_repair(
         await runs.wait(1)
         assert runtime.remote_state is RemoteState.ACTIVE
         assert raised(hass, "grant_missing", entry)
-        issue = ir.async_get(hass).async_get_issue(
-            DOMAIN, f"grant_missing_{entry.entry_id}"
-        )
-        assert issue is not None
+        issue = issue_of(hass, "grant_missing", entry)
         assert issue.translation_placeholders == {
             "meter": "Smart meter",
             "codes": f"{CODE_EXPORT} ({DEFAULT_POD})",
@@ -277,8 +299,7 @@ async def test_a_missing_grant_is_its_own_repair(
 
         # The owner grants it; "check again" imports it and clears the issue.
         house.leneda.grant(CODE_EXPORT)
-        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
-        flow.hass = hass
+        flow = await fix_flow(hass, issue)
         menu = await flow.async_step_init()
         assert menu["menu_options"] == ["check_again", "skip_registers"]
         await flow.async_step_check_again()
@@ -291,16 +312,7 @@ async def test_a_missing_grant_is_its_own_repair(
         house.leneda.revoke(CODE_EXPORT)
         await flow.async_step_check_again()
         await runs.wait(3)
-        issue = ir.async_get(hass).async_get_issue(
-            DOMAIN, f"grant_missing_{entry.entry_id}"
-        )
-        assert issue is not None
-        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
-        flow.hass = hass
-        await flow.async_step_skip_registers()
-        await hass.async_block_till_done()
-        assert entry.options["remote"]["grants"] == [CODE_IMPORT]
-        await until(lambda: not raised(hass, "grant_missing", entry))
+        await stop_asking(hass, entry, [CODE_IMPORT])
 
 
 @pytest.mark.freeze_time(START, tick=True)
@@ -327,15 +339,11 @@ async def test_energy_that_does_not_match_pauses_until_confirmed(
             assert not runtime.remote.delivering
             assert raised(hass, "remote_implausible", entry)
             assert not raised(hass, "meter_mismatch", entry)
-            issue = ir.async_get(hass).async_get_issue(
-                DOMAIN, f"remote_implausible_{entry.entry_id}"
-            )
-            assert issue is not None
+            issue = issue_of(hass, "remote_implausible", entry)
             assert issue.data["reason"].startswith("2 h: P1 ")
             diagnostics = await async_get_config_entry_diagnostics(hass, entry)
             assert diagnostics["remote"]["implausible"]["hours"] == 2
-            flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
-            flow.hass = hass
+            flow = await fix_flow(hass, issue)
             menu = await flow.async_step_init()
             assert menu["menu_options"] == ["trust_meter", "disable_remote"]
             await flow.async_step_trust_meter()
@@ -478,10 +486,7 @@ async def test_a_missing_gas_grant_names_its_pod_and_electricity_imports(
         runtime = await start(hass, entry)
         await runs.wait(1)
         assert runtime.remote_state is RemoteState.ACTIVE
-        issue = ir.async_get(hass).async_get_issue(
-            DOMAIN, f"grant_missing_{entry.entry_id}"
-        )
-        assert issue is not None
+        issue = issue_of(hass, "grant_missing", entry)
         assert issue.translation_placeholders == {
             "meter": "Smart meter",
             "codes": f"{CODE_GAS} ({GAS_POD})",
@@ -495,8 +500,7 @@ async def test_a_missing_gas_grant_names_its_pod_and_electricity_imports(
         # The gas POD no longer shared at all: the same repair, nothing stops.
         house.leneda.grant(CODE_GAS)
         house.leneda.revoke(pod=GAS_POD)
-        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
-        flow.hass = hass
+        flow = await fix_flow(hass, issue)
         await flow.async_step_check_again()
         await runs.wait(2)
         assert runtime.remote_state is RemoteState.ACTIVE
@@ -515,16 +519,7 @@ async def test_a_missing_gas_grant_names_its_pod_and_electricity_imports(
         house.leneda.revoke(CODE_GAS)
         await flow.async_step_check_again()
         await runs.wait(4)
-        issue = ir.async_get(hass).async_get_issue(
-            DOMAIN, f"grant_missing_{entry.entry_id}"
-        )
-        assert issue is not None
-        flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
-        flow.hass = hass
-        await flow.async_step_skip_registers()
-        await hass.async_block_till_done()
-        assert entry.options["remote"]["grants"] == [CODE_IMPORT, CODE_EXPORT]
-        await until(lambda: not raised(hass, "grant_missing", entry))
+        await stop_asking(hass, entry, [CODE_IMPORT, CODE_EXPORT])
 
 
 @pytest.mark.freeze_time("2025-10-29T10:30:00+00:00", tick=True)
@@ -590,14 +585,10 @@ async def test_gas_that_does_not_match_the_p1_gas_meter_pauses_until_confirmed(
             await runs.wait(2)
             assert runtime.remote is not None
             assert runtime.remote.mismatched_meter == GAS_POD
-            issue = ir.async_get(hass).async_get_issue(
-                DOMAIN, f"remote_implausible_{entry.entry_id}"
-            )
-            assert issue is not None
+            issue = issue_of(hass, "remote_implausible", entry)
             assert issue.data["reason"].startswith("2 h: P1 ")
             assert issue.data["reason"].endswith(" m³")
-            flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
-            flow.hass = hass
+            flow = await fix_flow(hass, issue)
             await flow.async_step_trust_meter()
             await hass.async_block_till_done()
             assert entry.options["remote"]["trusted_meters"] == [GAS_POD]

@@ -35,6 +35,8 @@ from custom_components.slimme_meter import statistics_writer
 from custom_components.slimme_meter.history import _HAS_UNIT_CLASS
 from custom_components.slimme_meter.statistics_writer import async_write_statistics
 
+from .remote_helpers import statistic_id_rows
+
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 H = timedelta(hours=1)
 BULK = "slimme_meter:test_bulk"
@@ -78,21 +80,7 @@ def _write_both(hass: HomeAssistant, rows: list[Row]) -> None:
 
 
 async def _read(hass: HomeAssistant, sid: str) -> list[Row]:
-    await async_wait_recording_done(hass)
-    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        T0 - 48 * H,
-        None,
-        {sid},
-        "hour",
-        None,
-        {"state", "sum"},
-    )
-    return [
-        (datetime.fromtimestamp(row["start"], UTC), row["state"], row["sum"])
-        for row in result.get(sid, [])
-    ]
+    return await statistic_id_rows(hass, sid, T0 - 48 * H)
 
 
 async def _last(hass: HomeAssistant, sid: str) -> Row:
