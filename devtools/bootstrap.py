@@ -62,6 +62,8 @@ class Stack:
     api_key: str
     provider: str = "nl_p4"
     """The consent service behind ``p4_url`` (``nl_p4`` or ``lu_leneda``)."""
+    p1_key: str | None = None
+    """The decryption key of an encrypted P1 meter (a Luxembourg Smarty)."""
 
 
 def log(message: str) -> None:
@@ -298,8 +300,16 @@ type Answers = dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
 
 
 def answers(stack: Stack) -> Answers:
-    """Return what to enter at each step of the Slimme Meter config flow."""
-    return {
+    """Return what to enter at each step of the Slimme Meter config flow.
+
+    An encrypted meter gets its decryption key in the key step, as a Luxembourg
+    user enters the one the grid operator sent (the authentication key left
+    empty: the Smarty's is the public one).
+    """
+    key: Answers = (
+        {"key": lambda _: {"encryption_key": stack.p1_key}} if stack.p1_key else {}
+    )
+    return key | {
         "user": lambda _: {"next_step_id": "network"},
         "network": lambda _: {
             "host": stack.p1_host,

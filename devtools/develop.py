@@ -26,12 +26,15 @@ import time
 from typing import Any
 import urllib.request
 
+from simulators.profiles import get_profile
 from simulators.stack import (
     DEFAULT_API_KEY,
     DEFAULT_CONTROL_PORT,
     DEFAULT_DAYS,
+    DEFAULT_P1_KEY,
     DEFAULT_P1_PORT,
     DEFAULT_P4_PORT,
+    P1_PROFILES,
     SWITCHES,
 )
 
@@ -314,28 +317,7 @@ async def bring_up(
         {"Home Assistant": port, "P1": args.p1, "P4": args.p4, "control": args.control}
     )
     python = sys.executable
-    await processes.start(
-        "simulators",
-        [
-            python,
-            "-m",
-            "simulators.stack",
-            "--host",
-            HOST,
-            "--p1",
-            str(args.p1),
-            "--p4",
-            str(args.p4),
-            "--control",
-            str(args.control),
-            "--days",
-            str(args.days),
-            "--key",
-            DEFAULT_API_KEY,
-            "--provider",
-            args.provider,
-        ],
-    )
+    await processes.start("simulators", [python, *stack_arguments(args)])
     await wait_for(
         "the simulators", lambda: _stack_ready(args.control), processes, STACK_TIMEOUT
     )
@@ -352,9 +334,7 @@ async def bring_up(
         log(f"Home Assistant is up after {time.monotonic() - started:.1f} s")
         fresh = await bootstrap.ensure_token(client, config)
         await settle(client, processes)
-        stack = Stack(
-            HOST, args.p1, f"http://{HOST}:{args.p4}", DEFAULT_API_KEY, args.provider
-        )
+        stack = linked_stack(args)
         new_prices = await bootstrap.find_entry(client, PRICE_DOMAIN) is None
         if new_prices:
             # Its history covers the imported one, and is in the recorder
@@ -389,6 +369,50 @@ async def bring_up(
     log(f"ready after {time.monotonic() - started:.1f} s ({kind} configuration)")
     line = f"READY {base} user={USER} password={PASSWORD} token={config / TOKEN_FILE}"
     return line, HassClient(base, client.token)
+
+
+def p1_key(provider: str) -> str | None:
+    """Return the P1 decryption key of ``provider``'s meter (None: not encrypted).
+
+    A Leneda household has a Luxembourg Smarty, which encrypts its telegrams.
+    """
+    return DEFAULT_P1_KEY if get_profile(P1_PROFILES[provider]).encrypted else None
+
+
+def stack_arguments(args: argparse.Namespace) -> list[str]:
+    """Return the arguments of ``python`` that run the simulator stack."""
+    key = p1_key(args.provider)
+    return [
+        "-m",
+        "simulators.stack",
+        "--host",
+        HOST,
+        "--p1",
+        str(args.p1),
+        "--p4",
+        str(args.p4),
+        "--control",
+        str(args.control),
+        "--days",
+        str(args.days),
+        "--key",
+        DEFAULT_API_KEY,
+        "--provider",
+        args.provider,
+        *(["--p1-key", key] if key else []),
+    ]
+
+
+def linked_stack(args: argparse.Namespace) -> Stack:
+    """Return where the simulators listen, with what the config flow enters."""
+    return Stack(
+        HOST,
+        args.p1,
+        f"http://{HOST}:{args.p4}",
+        DEFAULT_API_KEY,
+        args.provider,
+        p1_key=p1_key(args.provider),
+    )
 
 
 async def develop(args: argparse.Namespace) -> int:
@@ -588,7 +612,8 @@ def _run_parser() -> argparse.ArgumentParser:
         default=PROVIDERS[0],
         help="the consent service simulated on the --p4 port and linked: "
         "nl_p4 (Smart Data Solutions), nl_meterbeheer (Meterbeheer HUB) or "
-        "lu_leneda (Leneda); default nl_p4",
+        "lu_leneda (Leneda, with a Luxembourg Smarty on the P1 port that "
+        "encrypts its telegrams); default nl_p4",
     )
     return parser
 

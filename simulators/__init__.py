@@ -13,4 +13,10 @@
 - :mod:`simulators.p4_data` and :mod:`simulators.p4`: the consent API (Dutch P4
   through Smart Data Solutions) serving the same household's readings, with
   switches for every rejection and failure (``python -m simulators.p4 --help``).
+- :mod:`simulators.leneda` and :mod:`simulators.meterbeheer`: Leneda and
+  Meterbeheer HUB serving the same household.
+- :mod:`simulators.http_server`: what the consent-API simulators share (their
+  server's start and stop, the faults queued for the next requests).
+- :mod:`simulators.stack`: one household behind both paths, with switches
+  (``scripts/develop``).
 """

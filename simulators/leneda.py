@@ -48,6 +48,7 @@ from typing import Any
 from aiohttp import web
 
 from .cli import run, until_stopped
+from .http_server import HttpSimulator
 from .meter import SimulatedMeter
 from .p4_data import AMSTERDAM, DayRegisters, P4History, default_meter
 
@@ -84,7 +85,7 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class LenedaSimulator:
+class LenedaSimulator(HttpSimulator[_Fault]):
     """One metering point's quarter hours behind a simulated Leneda API."""
 
     def __init__(
@@ -112,6 +113,7 @@ class LenedaSimulator:
                 first_day = meter.time.astimezone(AMSTERDAM).date()
         if meter is None:
             meter = default_meter(first_day, seed=seed)
+        super().__init__(host=host, port=port)
         self.history = P4History(meter, first_day, history_days)
         self.api_key = api_key
         self.energy_id = energy_id
@@ -120,8 +122,6 @@ class LenedaSimulator:
         """Production's own POD (None: the consumption POD carries it)."""
         self.gas_pod = gas_pod
         """Gas's own POD (None: the consumption POD carries it)."""
-        self.host = host
-        self.port = port
         self.shared = True
         """False: the owner stopped sharing the consumption POD (404)."""
         self.unshared: set[str] = set()
@@ -133,15 +133,8 @@ class LenedaSimulator:
         """The query of every request answered, oldest first."""
         self._corrections: dict[date, float] = {}
         self._blanks: set[datetime] = set()
-        self._faults: list[_Fault] = []
-        self._runner: web.AppRunner | None = None
 
     # ----------------------------------------------------------- household
-
-    @property
-    def url(self) -> str:
-        """The API's base address."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def last_day(self) -> date:
@@ -196,9 +189,7 @@ class LenedaSimulator:
         cut: bool = False,
     ) -> None:
         """Answer the next ``count`` requests with ``status`` (or a cut body)."""
-        self._faults.extend(
-            _Fault(status, retry_after=retry_after, cut=cut) for _ in range(count)
-        )
+        self.queue_fault(_Fault(status, retry_after=retry_after, cut=cut), count)
 
     def quarters(
         self, code: str, start: datetime | None = None, end: datetime | None = None
@@ -337,8 +328,7 @@ class LenedaSimulator:
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one time-series request."""
         self.requests.append(dict(request.query))
-        if self._faults:
-            fault = self._faults.pop(0)
+        if (fault := self.take_fault()) is not None:
             if fault.cut:
                 return web.Response(
                     body=b'{"items": [', content_type="application/json"
@@ -377,21 +367,11 @@ class LenedaSimulator:
     def _document_unknown() -> dict[str, Any]:
         return {"meteringPointCode": None, "obisCode": None, "unit": None, "items": []}
 
-    async def start(self) -> None:
-        """Listen on ``host``:``port`` (port 0 picks a free one)."""
+    def create_app(self) -> web.Application:
+        """Return the application: the time-series route."""
         app = web.Application()
         app.router.add_get(TIME_SERIES, self.handle)
-        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        return app
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -423,12 +403,9 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
     )
     simulator.variants = set(args.variant)
-    await simulator.start()
-    print(f"Leneda API on {simulator.url} (POD {simulator.pod})", flush=True)
-    try:
+    async with simulator:
+        print(f"Leneda API on {simulator.url} (POD {simulator.pod})", flush=True)
         await until_stopped()
-    finally:
-        await simulator.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

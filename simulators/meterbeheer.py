@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from .cli import run, until_stopped
+from .http_server import HttpSimulator
 from .meter import SimulatedMeter
 from .p4 import DEFAULT_ELECTRICITY_EAN, DEFAULT_GAS_EAN
 from .p4_data import AMSTERDAM, DayRegisters, P4History, default_meter
@@ -46,7 +47,7 @@ def _local(moment: datetime) -> str:
     return moment.astimezone(AMSTERDAM).isoformat()
 
 
-class MeterbeheerSimulator:
+class MeterbeheerSimulator(HttpSimulator[int]):
     """One household's feeds behind a simulated Meterbeheer HUB."""
 
     def __init__(
@@ -68,14 +69,13 @@ class MeterbeheerSimulator:
             first_day = today - timedelta(days=history_days)
         if meter is None:
             meter = default_meter(first_day)
+        super().__init__(host=host, port=port)
         self.history = P4History(meter, first_day, history_days)
         self.mandate = self.history.last_day + timedelta(days=1)
         self.measured_days = measured_days
         self.daily_days = daily_days
         self.api_key = api_key
         self.pending_polls = pending_polls
-        self.host = host
-        self.port = port
         self.feeds: dict[str, str] = {"feed-e": DEFAULT_ELECTRICITY_EAN}
         if meter.gas_equipment_id is not None:
             self.feeds["feed-g"] = DEFAULT_GAS_EAN
@@ -83,13 +83,6 @@ class MeterbeheerSimulator:
         self.gone: set[str] = set()
         """Feeds still listed whose URLs answer 404 (deleted meanwhile)."""
         self.requests: list[tuple[str, dict[str, str]]] = []
-        self._faults: list[int] = []
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        """The hub's base address."""
-        return f"http://{self.host}:{self.port}"
 
     def add_days(self, count: int = 1) -> None:
         """Publish ``count`` more measured days (the mandate runs on)."""
@@ -105,7 +98,7 @@ class MeterbeheerSimulator:
 
     def fail(self, status: int, count: int = 1) -> None:
         """Answer the next ``count`` requests with ``status``."""
-        self._faults.extend([status] * count)
+        self.queue_fault(status, count)
 
     # ------------------------------------------------------------- the data
 
@@ -210,8 +203,7 @@ class MeterbeheerSimulator:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request."""
         self.requests.append((request.path, dict(request.query)))
-        if self._faults:
-            status = self._faults.pop(0)
+        if (status := self.take_fault()) is not None:
             return web.json_response({"message": f"simulated {status}"}, status=status)
         if request.path.startswith("/api/"):
             if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -246,23 +238,13 @@ class MeterbeheerSimulator:
             document["faultCode"] = self.fault_code
         return web.json_response(document)
 
-    async def start(self) -> None:
-        """Listen on ``host``:``port`` (port 0 picks a free one)."""
+    def create_app(self) -> web.Application:
+        """Return the application: the management API and the feeds."""
         app = web.Application()
         app.router.add_get("/api/v1/feed", self.handle)
         app.router.add_delete("/api/v1/feed/{uuid}", self.handle)
         app.router.add_get("/feed/{uuid}/{channel}.json", self.handle)
-        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        return app
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -281,12 +263,9 @@ async def _serve(args: argparse.Namespace) -> None:
     simulator = MeterbeheerSimulator(
         history_days=args.days, api_key=args.key, host=args.host, port=args.port
     )
-    await simulator.start()
-    print(f"Meterbeheer HUB on {simulator.url}", flush=True)
-    try:
+    async with simulator:
+        print(f"Meterbeheer HUB on {simulator.url}", flush=True)
         await until_stopped()
-    finally:
-        await simulator.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

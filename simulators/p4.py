@@ -91,6 +91,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from .cli import run, until_stopped
+from .http_server import HttpSimulator
 from .meter import SimulatedMeter
 from .p4_data import (
     AMSTERDAM,
@@ -160,10 +161,9 @@ class FeedEntry:
     text: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Fault:
     kind: Literal["status", "malformed", "oversized", "mangle"]
-    remaining: int
     status: int = 0
     retry_after: float | str | datetime | None = None
     size: int = 0
@@ -333,8 +333,11 @@ def vary(document: Any, variants: set[str]) -> Any:
     return document
 
 
-class P4Simulator:
+class P4Simulator(HttpSimulator[_Fault]):
     """A household's P4 readings behind a simulated SDS API (see the module)."""
+
+    handler_cancellation = True
+    access_log = True
 
     def __init__(
         self,
@@ -369,12 +372,10 @@ class P4Simulator:
                     first_day += timedelta(days=1)
         if meter is None:
             meter = default_meter(first_day, seed=seed)
+        super().__init__(host=host, port=port)
         self.history = P4History(meter, first_day, history_days)
         self.meter = meter
         self.api_key = api_key
-        self.host = host
-        self.port = port
-        """The port; the actual one once started."""
         self.page_size = page_size
         self.electricity_ean = electricity_ean
         self.gas_ean = gas_ean if meter.gas_equipment_id is not None else None
@@ -386,11 +387,9 @@ class P4Simulator:
         """Every object of the bulk feed, in order of receipt."""
         self.variants: set[str] = set()
         """Shapes served instead of the documented one (see the module)."""
-        self._faults: list[_Fault] = []
         self._blanks: dict[tuple[str, date], int] = {}
         self._standing: dict[tuple[str, str | None], str | None] = {}
         self._server_cursor: str | None = None
-        self._runner: web.AppRunner | None = None
         self._receive(list(self.history))
 
     # ----------------------------------------------------------- household
@@ -409,11 +408,6 @@ class P4Simulator:
     def dst_days(self) -> dict[date, int]:
         """Days of the history with a clock change and their quarter-hour count."""
         return dst_days(self.days)
-
-    @property
-    def url(self) -> str:
-        """The base URL (once started)."""
-        return f"http://{self.host}:{self.port}"
 
     # ---------------------------------------------------------------- feed
 
@@ -553,13 +547,13 @@ class P4Simulator:
 
     def refuse(self, count: int = 1, status: int = 401) -> None:
         """Answer the next ``count`` requests with 401 (or 403)."""
-        self._faults.append(_Fault("status", count, status=status))
+        self.queue_fault(_Fault("status", status), count)
 
     def rate_limit(
         self, count: int = 1, retry_after: float | str | datetime | None = 30
     ) -> None:
         """Answer the next ``count`` requests with 429 and ``Retry-After``."""
-        self._faults.append(_Fault("status", count, 429, retry_after=retry_after))
+        self.queue_fault(_Fault("status", 429, retry_after=retry_after), count)
 
     def unavailable(
         self,
@@ -568,11 +562,11 @@ class P4Simulator:
         retry_after: float | str | datetime | None = None,
     ) -> None:
         """Answer the next ``count`` requests with a 5xx status."""
-        self._faults.append(_Fault("status", count, status, retry_after=retry_after))
+        self.queue_fault(_Fault("status", status, retry_after=retry_after), count)
 
     def malformed(self, count: int = 1) -> None:
         """Cut the next ``count`` answers off halfway (invalid JSON)."""
-        self._faults.append(_Fault("malformed", count))
+        self.queue_fault(_Fault("malformed"), count)
 
     def oversized(
         self,
@@ -582,13 +576,13 @@ class P4Simulator:
         declare_length: bool = True,
     ) -> None:
         """Answer the next ``count`` requests with a ``size``-byte JSON document."""
-        self._faults.append(
-            _Fault("oversized", count, size=size, declare_length=declare_length)
+        self.queue_fault(
+            _Fault("oversized", size=size, declare_length=declare_length), count
         )
 
     def mangle(self, transform: Callable[[Any], Any], count: int = 1) -> None:
         """Pass the next ``count`` answers' JSON documents through ``transform``."""
-        self._faults.append(_Fault("mangle", count, transform=transform))
+        self.queue_fault(_Fault("mangle", transform=transform), count)
 
     # ----------------------------------------------------------- documents
 
@@ -728,15 +722,6 @@ class P4Simulator:
 
     # ---------------------------------------------------------------- HTTP
 
-    def _take_fault(self) -> _Fault | None:
-        if not self._faults:
-            return None
-        fault = self._faults[0]
-        fault.remaining -= 1
-        if fault.remaining <= 0:
-            self._faults.pop(0)
-        return fault
-
     @staticmethod
     def _error(
         status: int, message: str, headers: dict[str, str] | None = None
@@ -760,7 +745,7 @@ class P4Simulator:
         self.requests.append(RecordedRequest(request.path, dict(request.query), key))
         if self.delay:
             await asyncio.sleep(self.delay)
-        fault = self._take_fault()
+        fault = self.take_fault()
         if fault is not None and fault.kind == "status":
             headers = self._retry_after(fault.retry_after)
             return self._error(fault.status, f"simulated HTTP {fault.status}", headers)
@@ -823,24 +808,9 @@ class P4Simulator:
             await response.write_eof()
         return response
 
-    async def start(self) -> None:
-        """Listen on ``host``:``port`` (port 0 picks a free one)."""
-        if self._runner is not None:
-            return
-        runner = web.AppRunner(
-            create_app(self), handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        """Stop listening and close all connections."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+    def create_app(self) -> web.Application:
+        """Return the aiohttp application serving this simulator."""
+        return create_app(self)
 
 
 def create_app(simulator: P4Simulator) -> web.Application:
@@ -890,18 +860,15 @@ async def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     simulator.variants = set(args.variant)
-    await simulator.start()
-    first, last = simulator.days[0].day, simulator.days[-1].day
-    print(
-        f"P4 API on {simulator.url} (key {simulator.api_key!r}); "
-        f"EANs {', '.join(simulator.eans)}; readings {first} to {last}; "
-        f"meter {simulator.days[-1].meter_id}. Ctrl-C stops.",
-        flush=True,
-    )
-    try:
+    async with simulator:
+        first, last = simulator.days[0].day, simulator.days[-1].day
+        print(
+            f"P4 API on {simulator.url} (key {simulator.api_key!r}); "
+            f"EANs {', '.join(simulator.eans)}; readings {first} to {last}; "
+            f"meter {simulator.days[-1].meter_id}. Ctrl-C stops.",
+            flush=True,
+        )
         await until_stopped()
-    finally:
-        await simulator.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,13 +62,21 @@ def p4_meter_number(equipment_id: str) -> str:
     return equipment_id[METER_PREFIX_LENGTH:]
 
 
-def default_meter(first_day: date, *, seed: int = 0) -> SimulatedMeter:
+def default_meter(
+    first_day: date, *, seed: int = 0, profile: str = "nl_dsmr5_gas"
+) -> SimulatedMeter:
     """Return a household with solar and gas (``nl_dsmr5_gas``), fast to compute.
 
-    The meter starts at 00:00 of ``first_day`` (Europe/Amsterdam).
+    The meter starts at 00:00 of ``first_day`` (Europe/Amsterdam). It is one
+    of ``profile``'s kind: its serial number prefix and time zone (a Smarty's
+    is ``SAG…`` in Europe/Luxembourg); the household stays the same.
     """
+    kind = get_profile(profile).meter_options
     options = replace(
-        get_profile("nl_dsmr5_gas").meter_options, slot_seconds=FAST_SLOT_SECONDS
+        get_profile("nl_dsmr5_gas").meter_options,
+        slot_seconds=FAST_SLOT_SECONDS,
+        timezone=kind.timezone,
+        equipment_prefix=kind.equipment_prefix,
     )
     return SimulatedMeter(options, seed=seed, start=local_midnight(first_day))
 

@@ -5,7 +5,9 @@ The development stack (``scripts/develop``) runs this in one process::
     python -m simulators.stack --p1 2000 --p4 8099 --control 8100 --days 42
 
 - a P1 meter (profile ``nl_dsmr5_gas``, one telegram a second) on TCP port
-  ``--p1``, like a P1-to-network bridge;
+  ``--p1``, like a P1-to-network bridge (with ``--provider lu_leneda`` a
+  Luxembourg Smarty, profile ``lu_encrypted``: a telegram every 10 seconds,
+  encrypted with the key ``--p1-key``);
 - the P4 consent API (:mod:`simulators.p4`) on port ``--p4``, accepting the
   API key ``--key`` (``dev-key``), with ``--days`` days of readings that end
   at today's 00:00 (Europe/Amsterdam);
@@ -15,7 +17,9 @@ With ``--provider lu_leneda`` Leneda (:mod:`simulators.leneda`) serves the
 same household's quarter hours on the ``--p4`` port instead (Energy ID
 ``LUXE-TE-ST-1234``, POD ``LU0000010133700000000000081434123``); with
 ``--provider nl_meterbeheer`` Meterbeheer HUB (:mod:`simulators.meterbeheer`)
-does, its feeds; the SDS simulator then moves to a free port.
+does, its feeds; the SDS simulator then moves to a free port. The meter is
+of the P1 profile's kind (a Smarty's equipment id is ``SAG…``); the household
+behind it is the same.
 
 Both paths show the same meter: the P4 history is computed from the meter
 the P1 telegrams come from (with the same registers at every quarter hour of
@@ -45,22 +49,30 @@ from typing import Any
 from aiohttp import web
 
 from .cli import run, until_stopped
+from .dlms import DEFAULT_ENCRYPTION_KEY
+from .http_server import HttpSimulator
 from .leneda import CODE_EXPORT, LenedaSimulator
 from .meterbeheer import MeterbeheerSimulator
 from .p4 import VARIANTS as P4_VARIANTS, P4Simulator
 from .p4_data import AMSTERDAM, default_meter, local_midnight
-from .profiles import get_profile
+from .profiles import Profile, get_profile
 from .source import TelegramSource, wall_clock
 from .tcp import P1TcpServer
 
-PROFILE = "nl_dsmr5_gas"
+P1_PROFILES: dict[str, str] = {
+    "nl_p4": "nl_dsmr5_gas",
+    "nl_meterbeheer": "nl_dsmr5_gas",
+    "lu_leneda": "lu_encrypted",
+}
+"""The meter on the P1 port of each consent service's household."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_P1_PORT = 2000
 DEFAULT_P4_PORT = 8099
 DEFAULT_CONTROL_PORT = 8100
 DEFAULT_DAYS = 42
 DEFAULT_API_KEY = "dev-key"
-TELEGRAM_INTERVAL = 1.0
+DEFAULT_P1_KEY = DEFAULT_ENCRYPTION_KEY
+"""The key an encrypted meter (``lu_encrypted``) encrypts its telegrams with."""
 
 READOUT_OFF_CODE = "038"
 """P4: the smart meter is switched off administratively ("administratief uit")."""
@@ -97,13 +109,19 @@ class SimulatorStack:
         days: int = DEFAULT_DAYS,
         api_key: str = DEFAULT_API_KEY,
         seed: int = 0,
-        interval: float = TELEGRAM_INTERVAL,
+        interval: float | None = None,
         provider: str = "nl_p4",
+        p1_key: str = DEFAULT_P1_KEY,
     ) -> None:
-        """Build the household; :meth:`start` opens the ports (0 picks free ones)."""
+        """Build the household; :meth:`start` opens the ports (0 picks free ones).
+
+        ``interval`` defaults to the P1 profile's; ``p1_key`` is what an
+        encrypted meter encrypts with.
+        """
+        self.profile: Profile = get_profile(P1_PROFILES[provider])
         today = datetime.now(AMSTERDAM).date()
         first_day = today - timedelta(days=days)
-        meter = default_meter(first_day, seed=seed)
+        meter = default_meter(first_day, seed=seed, profile=self.profile.name)
         self.leneda: LenedaSimulator | None = None
         self.hub: MeterbeheerSimulator | None = None
         if provider == "nl_meterbeheer":
@@ -132,22 +150,23 @@ class SimulatorStack:
         live = meter.copy()
         live.advance(local_midnight(today))
         # From here on the live meter runs in the profile's short load slots.
-        profile = get_profile(PROFILE)
         live.options = replace(
-            live.options, slot_seconds=profile.meter_options.slot_seconds
+            live.options, slot_seconds=self.profile.meter_options.slot_seconds
         )
         self.meter = live
+        self.p1_key = p1_key if self.profile.encrypted else None
         self.p1 = P1TcpServer(
-            TelegramSource(profile, live, clock=wall_clock),
+            TelegramSource(
+                self.profile, live, clock=wall_clock, encryption_key=self.p1_key
+            ),
             host=host,
             port=p1_port,
             interval=interval,
         )
         self.host = host
-        self.control_port = control_port
+        self.control = ControlApi(self, host=host, port=control_port)
         self.readout = True
         self.consent = True
-        self._runner: web.AppRunner | None = None
         self._actions: dict[str, Callable[[], Awaitable[None]]] = {
             "readout-off": self._readout_off,
             "readout-on": self._readout_on,
@@ -206,7 +225,8 @@ class SimulatorStack:
             "cable": "plugged" if self.p1.serving else "pulled",
             "p1": {
                 "url": f"tcp://{self.p1.host}:{self.p1.port}",
-                "profile": PROFILE,
+                "profile": self.profile.name,
+                "encryption_key": self.p1_key,
                 "equipment_id": self.meter.equipment_id,
                 "clients": self.p1.clients,
             },
@@ -257,9 +277,14 @@ class SimulatorStack:
         return app
 
     @property
+    def control_port(self) -> int:
+        """The control API's port (the actual one once started)."""
+        return self.control.port
+
+    @property
     def control_url(self) -> str:
         """The control API's base URL (once started)."""
-        return f"http://{self.host}:{self.control_port}"
+        return self.control.url
 
     # ------------------------------------------------------------ lifecycle
 
@@ -271,24 +296,32 @@ class SimulatorStack:
         if self.hub is not None:
             await self.hub.start()
         await self.p1.start()
-        runner = web.AppRunner(self.control_app(), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.control_port)
-        await site.start()
-        self._runner = runner
-        self.control_port = runner.addresses[0][1]
+        await self.control.start()
 
     async def stop(self) -> None:
         """Close everything."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self.control.stop()
         await self.p1.stop()
         await self.p4.stop()
         if self.leneda is not None:
             await self.leneda.stop()
         if self.hub is not None:
             await self.hub.stop()
+
+
+class ControlApi(HttpSimulator[None]):
+    """The stack's control API (see the module), served apart from the meter."""
+
+    access_log = True
+
+    def __init__(self, stack: SimulatorStack, *, host: str, port: int) -> None:
+        """Serve ``stack``'s switches on ``host``:``port``."""
+        super().__init__(host=host, port=port)
+        self.stack = stack
+
+    def create_app(self) -> web.Application:
+        """Return the stack's control application."""
+        return self.stack.control_app()
 
 
 # ------------------------------------------------------------ command line
@@ -320,6 +353,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="household seed")
     parser.add_argument(
+        "--p1-key",
+        default=DEFAULT_P1_KEY,
+        help="the key an encrypted P1 meter encrypts with (32 hex digits)",
+    )
+    parser.add_argument(
         "--provider",
         choices=("nl_p4", "nl_meterbeheer", "lu_leneda"),
         default="nl_p4",
@@ -345,13 +383,15 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.key,
         seed=args.seed,
         provider=args.provider,
+        p1_key=args.p1_key,
     )
     stack.p4.variants = set(args.variant)
     await stack.start()
     state = stack.state()
+    key = f", key {stack.p1_key}" if stack.p1_key else ""
     print(
-        f"P1 {PROFILE} on {state['p1']['url']} (meter "
-        f"{state['p1']['equipment_id']}, every {stack.p1.interval:g} s); "
+        f"P1 {stack.profile.name} on {state['p1']['url']} (meter "
+        f"{state['p1']['equipment_id']}, every {stack.p1.interval:g} s{key}); "
         f"P4 API on {stack.p4.url} (key {stack.p4.api_key!r}, readings "
         f"{state['p4']['first_day']} to {state['p4']['last_day']}); "
         f"control API on {stack.control_url}/sim",

@@ -114,7 +114,7 @@ class P4Server(P4Simulator):
 
     def recover(self) -> None:
         """Drop the faults still queued: the service works again."""
-        self._faults.clear()
+        self.clear_faults()
 
     @property
     def bulk_requests(self) -> list[str]:

@@ -30,12 +30,14 @@ from custom_components.slimme_meter.costs import (
     cost_statistic_id,
 )
 from custom_components.slimme_meter.history import MergedHistory, Series
+from custom_components.slimme_meter.p1.connection import Endpoint
+from custom_components.slimme_meter.p1.detect import DetectError, detect
 import devtools
 from devtools import bootstrap, develop
 from devtools.hass import HassError
 from devtools.simulated_prices import const as price_const
 from devtools.simulated_prices.prices import hour_prices, price_at
-from simulators.stack import SWITCHES, SimulatorStack
+from simulators.stack import DEFAULT_P1_KEY, SWITCHES, SimulatorStack
 
 REPO = Path(__file__).parents[1]
 METER = "slimme_meter:e0012345678901234"
@@ -632,3 +634,81 @@ async def test_price_sensor_history_prices_the_merged_history(
     assert sums == pytest.approx(expected, abs=1e-5)
     assert costs.summary()["electricity_import"]["unknown_price_hours"] == []
     assert sums[-1] > 5  # 45 kWh at about 0.25 a kWh
+
+
+def _run_args(provider: str) -> argparse.Namespace:
+    return develop._run_parser().parse_args(
+        ["--provider", provider, "--p1", "2731", "--p4", "8732", "--control", "8733"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "profile"),
+    [
+        ("nl_p4", "nl_dsmr5_gas"),
+        ("nl_meterbeheer", "nl_dsmr5_gas"),
+        ("lu_leneda", "lu_encrypted"),
+    ],
+)
+def test_each_service_has_its_country_s_meter(provider: str, profile: str) -> None:
+    """Leneda's household has an encrypting Smarty; only it gets a P1 key."""
+    args = _run_args(provider)
+    arguments = develop.stack_arguments(args)
+    assert arguments[:2] == ["-m", "simulators.stack"]
+    assert arguments[arguments.index("--provider") + 1] == provider
+    stack = develop.linked_stack(args)
+    assert (stack.p1_host, stack.p1_port) == ("127.0.0.1", 2731)
+    assert stack.p4_url == "http://127.0.0.1:8732"
+    assert stack.provider == provider
+    simulators = SimulatorStack(
+        p1_port=0, p4_port=0, control_port=0, days=1, provider=provider
+    )
+    assert simulators.profile.name == profile
+    if profile == "lu_encrypted":
+        assert stack.p1_key == simulators.p1_key == DEFAULT_P1_KEY
+        assert arguments[arguments.index("--p1-key") + 1] == DEFAULT_P1_KEY
+        assert bootstrap.answers(stack)["key"]({}) == {"encryption_key": DEFAULT_P1_KEY}
+        assert simulators.meter.equipment_id.startswith("SAG")
+        assert simulators.p1.interval == 10.0
+    else:
+        assert stack.p1_key is simulators.p1_key is None
+        assert "--p1-key" not in arguments
+        assert "key" not in bootstrap.answers(stack)
+        assert simulators.meter.equipment_id.startswith("E00")
+        assert simulators.p1.interval == 1.0
+
+
+async def test_the_smarty_is_read_with_the_key_the_flow_enters(
+    socket_enabled: None,
+) -> None:
+    """--provider lu_leneda: the key step's key decrypts the P1 simulator's frames.
+
+    Found the way the config flow finds a meter (the specification "auto"):
+    the Luxembourg Smarty specification, the meter the Leneda simulator's
+    household has.
+    """
+    args = _run_args("lu_leneda")
+    key = bootstrap.answers(develop.linked_stack(args))["key"]({})["encryption_key"]
+    simulators = SimulatorStack(
+        p1_port=0,
+        p4_port=0,
+        control_port=0,
+        days=1,
+        interval=0.05,
+        provider="lu_leneda",
+    )
+    await simulators.start()
+    try:
+        endpoint = Endpoint.from_data(
+            {"connection": "network", "host": "127.0.0.1", "port": simulators.p1.port}
+        )
+        with pytest.raises(DetectError, match="needs_key"):
+            await detect(endpoint, 5.0)
+        found = await detect(endpoint, 5.0, key=key)
+    finally:
+        await simulators.stop()
+    assert found.spec.id == "luxembourg_msn"
+    assert found.snapshot.equipment_id == simulators.meter.equipment_id
+    assert simulators.leneda is not None
+    assert simulators.leneda.history.meter is simulators.p4.meter
+    assert simulators.state()["p1"]["encryption_key"] == key

@@ -104,6 +104,8 @@ async def test_state(http: aiohttp.ClientSession, stack: SimulatorStack) -> None
     assert state["cable"] == "plugged"
     assert state["p1"]["url"] == f"tcp://127.0.0.1:{stack.p1.port}"
     assert state["p1"]["equipment_id"] == stack.meter.equipment_id
+    assert state["p1"]["profile"] == "nl_dsmr5_gas"
+    assert state["p1"]["encryption_key"] is None
     assert state["p4"]["url"] == stack.p4.url
     assert state["p4"]["api_key"] == "dev-key"
     assert state["p4"]["eans"] == stack.p4.eans
@@ -226,6 +228,11 @@ async def test_leneda_serves_the_same_household(http: aiohttp.ClientSession) -> 
         assert leneda is not None
         state = simulators.state()
         assert state["leneda"]["pod"] == leneda.pod
+        # A Luxembourg household: a Smarty that encrypts its telegrams.
+        assert state["p1"]["profile"] == "lu_encrypted"
+        assert state["p1"]["equipment_id"].startswith("SAG")
+        assert state["p1"]["encryption_key"] == simulators.p1_key
+        assert (await first_bytes(simulators.p1.port))[0] == 0xDB
         assert state["leneda"]["not_granted"] == []
         # Leneda's energy is the P1 meter's: the same registers underneath.
         assert leneda.history.meter is simulators.p4.meter
