@@ -11,7 +11,7 @@ due in between fire, as in a Home Assistant that was simply left running.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -491,6 +491,13 @@ def assert_consistent(rows: list[Row]) -> None:
     for (start, _, total), (next_start, _, next_total) in pairwise(rows):
         assert next_start - start == HOUR, f"gap after {start}"
         assert next_total >= total, f"negative step at {next_start}"
+
+
+def assert_no_spike(rows: list[Row], registers: Mapping[int, int]) -> None:
+    """No hour's sum grows by more than the largest hour the meter counted."""
+    steps = [b[2] - a[2] for a, b in pairwise(rows)]
+    largest = max(b - a for a, b in pairwise(sorted(registers.values())))
+    assert max(steps) <= largest / 1000 + 0.001
 
 
 def issues(hass: HomeAssistant, entry_id: str) -> set[str]:

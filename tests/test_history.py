@@ -110,6 +110,11 @@ async def test_write_merged_rows(hass: HomeAssistant, history: MergedHistory) ->
     assert history.summary()[IMPORT]["disagreements"] == 1
     assert history.covered_until() == T0 + 3 * H
     assert history.oldest() == T0 + H
+    # The P1 port's newest register is the local one, not the newer remote.
+    assert history.last_local(IMPORT) == int((T0 + H).timestamp())
+    assert history.last_local(Series.GAS) is None  # no such series
+    history.merge_remote(Series.GAS, [(T0 + H, 5_000)])
+    assert history.last_local(Series.GAS) is None  # remote readings only
 
 
 async def test_gap_filled_later_rewrites_later_sums(

@@ -11,7 +11,6 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 from unittest.mock import patch
 
@@ -49,6 +48,7 @@ from .remote_helpers import (
     Row,
     SyncRuns,
     assert_consistent,
+    assert_no_spike,
     by_end,
     hour_registers,
     jump,
@@ -152,6 +152,31 @@ async def stop_asking(
     await until(lambda: not raised(hass, "grant_missing", entry))
 
 
+async def joined_at_once(
+    hass: HomeAssistant,
+    house: Home,
+    runtime: Any,
+    local: dict[int, int],
+    served: dict[int, int],
+) -> None:
+    """The first P1 registers join the imported ones at once, not at a sync.
+
+    The imported registers end at the meter's; the hours Leneda has not
+    served yet are estimated, and no hour carries the difference between the
+    assumed start and the meter's register.
+    """
+    await hass.async_block_till_done()
+    rows = await import_rows(hass, house)
+    assert_consistent(rows)
+    got = by_end(rows)
+    for moment, value in local.items():
+        assert round(got[moment][0] * 1000) == value
+    assert round(got[max(served)][0] * 1000) <= local[min(local)]
+    assert_no_spike(rows, served)
+    assert runtime.remote is not None
+    assert runtime.remote.local_recorded() == 0  # joined: nothing more to do
+
+
 @pytest.mark.freeze_time(START, tick=True)
 async def test_backfill_then_the_registers_join_the_p1_port(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, runs: SyncRuns
@@ -177,12 +202,17 @@ async def test_backfill_then_the_registers_join_the_p1_port(
             expected = value - truth[first] - (hole_energy if moment > hole_end else 0)
             assert round(got[moment][1] * 1000) == expected, moment
 
+        assert runtime.remote is not None
+        assert runtime.remote.local_recorded() == 0  # no P1 register yet
+
         # P1 telegrams just after 11:00 and 12:00 (UTC) of the next day.
         local = {}
         for hour in (11, 12):
             boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
             jump(freezer, boundary + timedelta(seconds=30))
             local[int(boundary.timestamp())] = await house.send(hass, entry)
+
+        await joined_at_once(hass, house, runtime, local, truth)
 
         # The next morning Leneda has the 9th: the paths overlap, and every
         # remote register is the meter's, moved by the last P1 reading's 30 s.
@@ -208,9 +238,7 @@ async def test_backfill_then_the_registers_join_the_p1_port(
             ahead = hole_energy if moment < hole_end else 0
             assert round(got[moment][0] * 1000) == value + shift + ahead, moment
         # No spike: no hour carries more than the largest hour measured.
-        steps = [b[2] - a[2] for a, b in pairwise(rows)]
-        largest = max(b - a for a, b in pairwise(sorted(truth.values())))
-        assert max(steps) <= largest / 1000 + 0.001
+        assert_no_spike(rows, truth)
         diagnostics = runtime.history.summary() if runtime.history else {}
         # The hour before the hole, in both registers; nothing else.
         assert diagnostics["electricity_import"]["estimated"] == 1
@@ -467,9 +495,7 @@ async def test_gas_from_its_own_pod_joins_the_p1_gas_register(
             assert value == truth[moment]  # one household on both paths
         for moment, value in truth.items():
             assert round(got[moment][0] * 1000) == value, moment
-        steps = [b[2] - a[2] for a, b in pairwise(rows)]
-        largest = max(b - a for a, b in pairwise(sorted(truth.values())))
-        assert max(steps) <= largest / 1000 + 0.001  # no spike
+        assert_no_spike(rows, truth)
         assert round(rows[-1][2] * 1000) == max(truth.values()) - truth[min(truth)]
         assert runtime.history.summary()["gas"]["estimated"] == 0
         assert runtime.remote is not None

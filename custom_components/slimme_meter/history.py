@@ -317,6 +317,16 @@ class MergedHistory:
             history.put(hour, value, REMOTE) for hour, value in keep.items()
         )
 
+    def last_local(self, series: Series) -> int | None:
+        """Return the hour end of the P1 port's newest register of a series."""
+        history = self.series.get(series)
+        if history is None:
+            return None
+        for hour in reversed(history.hours):  # usually the newest hour
+            if history.values[hour][1] == LOCAL:
+                return hour
+        return None
+
     def local_readings(self, series: Series) -> dict[int, int]:
         """Return the P1 port's registers of a series: hour end -> thousandths."""
         history = self.series.get(series)

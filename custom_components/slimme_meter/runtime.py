@@ -249,6 +249,8 @@ class MeterRuntime:
             ):
                 changed |= history.record_local(mbus_series, stamp, device.reading)
         if changed:
+            if (remote := self.remote) is not None:
+                remote.local_recorded()
             self.entry.async_create_background_task(
                 self.hass, history.async_write(), f"{DOMAIN} history write"
             )

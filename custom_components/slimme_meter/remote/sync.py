@@ -136,6 +136,9 @@ class RemoteSync:
         # The metering point of each register, where the source says so.
         self.points: dict[Register, str] = {}
         self.implausible: Overlap | None = None
+        # Series anchored with no P1 register after their newest usage: the
+        # hour end of that usage. Their registers were assumed (from zero).
+        self._floating: dict[Series, int] = {}
         self._failure_kind: str | None = None
         self._failing_reported = False
         self._failures = 0
@@ -178,6 +181,10 @@ class RemoteSync:
             self.failing_since = dt_util.parse_datetime(since)
         if self.backfilled:
             self.state = RemoteState.ACTIVE
+        # Not known until anchored again: checked at the next P1 register.
+        self._floating = {
+            SERIES[register]: 0 for register in {*self.ledger.fine, *self.ledger.coarse}
+        }
 
     def start(self, create_task: Callable[..., asyncio.Task[None]]) -> None:
         """Run the sync loop in the background."""
@@ -349,14 +356,37 @@ class RemoteSync:
         await self._save()
         return True
 
+    def local_recorded(self) -> int:
+        """Join assumed registers to the P1 port's as soon as it has one.
+
+        Usages anchored before the P1 port had a register after them count
+        from an assumed start; left so until the next sync, the first P1 hour
+        would carry the whole difference as one hour's use. Returns how many
+        readings changed (the caller writes the history).
+        """
+        if not self._floating or not self.delivering:
+            return 0
+        if not any(
+            (self.history.last_local(series) or 0) > newest
+            for series, newest in self._floating.items()
+        ):
+            return 0
+        changed = self._anchor()
+        self.readings_imported += changed
+        return changed
+
     def _anchor(self) -> int:
         """Turn the usages kept into registers joined to the P1 port's."""
         changed = 0
+        self._floating = {}
         for register in {*self.ledger.fine, *self.ledger.coarse}:
             series = SERIES[register]
-            readings = self.ledger.readings(
-                register, self.history.local_readings(series)
-            )
+            local = self.history.local_readings(series)
+            readings = self.ledger.readings(register, local)
+            if readings:
+                newest = int(readings[-1][0].timestamp())
+                if max(local, default=0) <= newest:
+                    self._floating[series] = newest
             changed += self.history.replace_remote(series, readings)
             if readings:  # what the diagnostics show as imported
                 self.imported[series.value] = {
