@@ -18,7 +18,7 @@ from pathlib import Path
 import time
 from typing import Any
 
-from simulators.leneda import DEFAULT_ENERGY_ID, DEFAULT_POD
+from simulators.leneda import DEFAULT_ENERGY_ID, DEFAULT_GAS_POD, DEFAULT_POD
 
 from .hass import HassClient, HassError, Websocket
 from .simulated_prices import const as simulated_prices
@@ -38,6 +38,7 @@ STATISTICS_TIMEOUT = 300.0
 FLOW_DONE = "create_entry"
 LENEDA_ENERGY_ID = DEFAULT_ENERGY_ID
 LENEDA_POD = DEFAULT_POD
+LENEDA_GAS_POD = DEFAULT_GAS_POD
 
 CORE_CONFIG = {
     "location_name": "Slimme Meter (development)",
@@ -328,7 +329,8 @@ def answers(stack: Stack) -> Answers:
         "remote_leneda": lambda _: {
             "energy_id": LENEDA_ENERGY_ID,
             "pod": LENEDA_POD,
-            "registers": ["import", "export"],
+            "registers": ["import", "export", "gas"],
+            "gas_pod": LENEDA_GAS_POD,
             "confirm": True,
         },
         "remote_mismatch": lambda _: {"confirm": True},

@@ -44,16 +44,6 @@ from .hass import HassClient, HassError
 
 PROVIDERS = ("nl_p4", "nl_meterbeheer", "lu_leneda")
 """The consent services ``--provider`` can simulate and link."""
-IMPORTED = dict.fromkeys(
-    PROVIDERS, frozenset({*bootstrap.SERIES, *bootstrap.COSTS})
-) | {
-    "lu_leneda": frozenset(
-        name
-        for name in (*bootstrap.SERIES, *bootstrap.COSTS)
-        if not name.startswith("gas")
-    )
-}
-"""The statistics each service's backfill writes (Leneda: no gas)."""
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -358,9 +348,7 @@ async def bring_up(
         async with client.websocket() as ws:
             if not await bootstrap.energy_configured(ws):
                 log("waiting for the imported history (statistics)")
-                found = await bootstrap.wait_for_statistics(
-                    ws, needed=IMPORTED[args.provider]
-                )
+                found = await bootstrap.wait_for_statistics(ws)
                 await bootstrap.configure_energy(ws, found)
                 log(f"Energy dashboard: {', '.join(sorted(found.values()))}")
         if removed := await bootstrap.remove_onboarding_extras(client):

@@ -51,7 +51,7 @@ from aiohttp import web
 from .cli import run, until_stopped
 from .dlms import DEFAULT_ENCRYPTION_KEY
 from .http_server import HttpSimulator
-from .leneda import CODE_EXPORT, LenedaSimulator
+from .leneda import CODE_EXPORT, DEFAULT_GAS_POD, LenedaSimulator
 from .meterbeheer import MeterbeheerSimulator
 from .p4 import VARIANTS as P4_VARIANTS, P4Simulator
 from .p4_data import AMSTERDAM, default_meter, local_midnight
@@ -140,6 +140,7 @@ class SimulatorStack:
                 first_day=first_day,
                 history_days=days,
                 api_key=api_key,
+                gas_pod=DEFAULT_GAS_POD,
                 host=host,
                 port=p4_port,
             )

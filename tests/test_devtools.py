@@ -455,7 +455,8 @@ async def test_create_entry_links_leneda() -> None:
     assert replies["remote_leneda"]({}) == {
         "energy_id": "LUXE-TE-ST-1234",
         "pod": "LU0000010133700000000000081434123",
-        "registers": ["import", "export"],
+        "registers": ["import", "export", "gas"],
+        "gas_pod": "LU0000010133700000000000081434124",
         "confirm": True,
     }
 
