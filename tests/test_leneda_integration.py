@@ -152,6 +152,34 @@ async def stop_asking(
     await until(lambda: not raised(hass, "grant_missing", entry))
 
 
+async def p1_hours(
+    hass: HomeAssistant,
+    house: Home,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    hours: tuple[int, ...],
+) -> dict[int, int]:
+    """Send P1 telegrams 30 s after these hours (UTC) of 9 January.
+
+    Returns the import register each sent, by hour end.
+    """
+    sent = {}
+    for hour in hours:
+        boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
+        jump(freezer, boundary + timedelta(seconds=30))
+        sent[int(boundary.timestamp())] = await house.send(hass, entry)
+    return sent
+
+
+async def next_morning(
+    house: Home, freezer: FrozenDateTimeFactory, runs: SyncRuns, run: int
+) -> None:
+    """Leneda serves one more day; the next morning's sync (run ``run``) reads it."""
+    house.leneda.add_days(1)
+    jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
+    await runs.wait(run)
+
+
 async def joined_at_once(
     hass: HomeAssistant,
     house: Home,
@@ -206,19 +234,13 @@ async def test_backfill_then_the_registers_join_the_p1_port(
         assert runtime.remote.local_recorded() == 0  # no P1 register yet
 
         # P1 telegrams just after 11:00 and 12:00 (UTC) of the next day.
-        local = {}
-        for hour in (11, 12):
-            boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
-            jump(freezer, boundary + timedelta(seconds=30))
-            local[int(boundary.timestamp())] = await house.send(hass, entry)
+        local = await p1_hours(hass, house, entry, freezer, (11, 12))
 
         await joined_at_once(hass, house, runtime, local, truth)
 
         # The next morning Leneda has the 9th: the paths overlap, and every
         # remote register is the meter's, moved by the last P1 reading's 30 s.
-        house.leneda.add_days(1)
-        jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
-        await runs.wait(2)
+        await next_morning(house, freezer, runs, 2)
         truth = house.registers()
         newest = max(local)
         shift = local[newest] - truth[newest]
@@ -254,9 +276,7 @@ async def test_a_correction_is_taken_at_the_next_sync(
         await start(hass, entry)
         await runs.wait(1)
         house.leneda.correct(date(2025, 1, 8), factor=1.5)
-        house.leneda.add_days(1)
-        jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
-        await runs.wait(2)
+        await next_morning(house, freezer, runs, 2)
         rows = await import_rows(hass, house)
         assert_consistent(rows)
         got = by_end(rows)
@@ -355,13 +375,8 @@ async def test_energy_that_does_not_match_pauses_until_confirmed(
             entry = house.entry()
             runtime = await start(hass, entry)
             await runs.wait(1)
-            for hour in (11, 12, 13):
-                boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
-                jump(freezer, boundary + timedelta(seconds=30))
-                await house.send(hass, entry)
-            house.leneda.add_days(1)
-            jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
-            await runs.wait(2)
+            await p1_hours(hass, house, entry, freezer, (11, 12, 13))
+            await next_morning(house, freezer, runs, 2)
             assert runtime.remote is not None
             assert runtime.remote.mismatched_meter == DEFAULT_POD
             assert not runtime.remote.delivering
@@ -475,18 +490,13 @@ async def test_gas_from_its_own_pod_joins_the_p1_gas_register(
         }
 
         # Telegrams just after 17:00 and 18:00 (UTC): the gas register then.
-        for hour in (17, 18):
-            boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
-            jump(freezer, boundary + timedelta(seconds=30))
-            await house.send(hass, entry)
+        await p1_hours(hass, house, entry, freezer, (17, 18))
         assert runtime.history is not None
         local = runtime.history.local_readings(Series.GAS)
         assert len(local) == 2
 
         # The next morning Leneda has the 9th: every gas row is the register.
-        house.leneda.add_days(1)
-        jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
-        await runs.wait(2)
+        await next_morning(house, freezer, runs, 2)
         truth = gas_registers(house)
         rows = await import_rows(hass, house, Series.GAS)
         assert_consistent(rows)
@@ -602,13 +612,8 @@ async def test_gas_that_does_not_match_the_p1_gas_meter_pauses_until_confirmed(
             )
             runtime = await start(hass, entry)
             await runs.wait(1)
-            for hour in (14, 15, 16):
-                boundary = datetime(2025, 1, 9, hour, tzinfo=UTC)
-                jump(freezer, boundary + timedelta(seconds=30))
-                await house.send(hass, entry)
-            house.leneda.add_days(1)
-            jump(freezer, datetime(2025, 1, 10, 7, 31, tzinfo=AMS))
-            await runs.wait(2)
+            await p1_hours(hass, house, entry, freezer, (14, 15, 16))
+            await next_morning(house, freezer, runs, 2)
             assert runtime.remote is not None
             assert runtime.remote.mismatched_meter == GAS_POD
             issue = issue_of(hass, "remote_implausible", entry)

@@ -79,6 +79,21 @@ def _write_both(hass: HomeAssistant, rows: list[Row]) -> None:
     async_add_external_statistics(hass, _metadata(CORE), _stats(rows))
 
 
+async def _read_resets(hass: HomeAssistant, start: datetime) -> dict[str, list[Any]]:
+    """Return the test statistic's rows from ``start`` with their last reset."""
+    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        start,
+        None,
+        {BULK},
+        "hour",
+        None,
+        {"state", "sum", "last_reset"},
+    )
+    return result
+
+
 async def _read(hass: HomeAssistant, sid: str) -> list[Row]:
     return await statistic_id_rows(hass, sid, T0 - 48 * H)
 
@@ -187,32 +202,14 @@ async def test_an_update_clears_what_the_recorder_clears(hass: HomeAssistant) ->
     async_add_external_statistics(hass, _metadata(BULK), [first])
     async_write_statistics(hass, _metadata(BULK), _stats([(start, 2.0, 3.0)]))
     await async_wait_recording_done(hass)
-    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        start,
-        None,
-        {BULK},
-        "hour",
-        None,
-        {"state", "sum", "last_reset"},
-    )
+    result = await _read_resets(hass, start)
     assert [(r["state"], r["sum"], r.get("last_reset")) for r in result[BULK]] == [
         (2.0, 3.0, None)
     ]
     reset = StatisticData(start=start, state=4.0, sum=5.0, last_reset=start - H)
     async_write_statistics(hass, _metadata(BULK), [reset])
     await async_wait_recording_done(hass)
-    result = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        start,
-        None,
-        {BULK},
-        "hour",
-        None,
-        {"state", "sum", "last_reset"},
-    )
+    result = await _read_resets(hass, start)
     assert [(r["state"], r["sum"], r["last_reset"]) for r in result[BULK]] == [
         (4.0, 5.0, (start - H).timestamp())
     ]
