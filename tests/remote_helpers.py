@@ -281,6 +281,13 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry) -> MeterRuntime:
     return runtime
 
 
+async def sync_now(hass: HomeAssistant, entry_id: str) -> None:
+    """Ask for a sync of the remote history, as the action in the UI does."""
+    await hass.services.async_call(
+        DOMAIN, "sync_remote_history", {"config_entry_id": entry_id}, blocking=True
+    )
+
+
 def jump(freezer: FrozenDateTimeFactory, to: datetime) -> None:
     """Move the clock forward to ``to``; timers due by then fire."""
     now = datetime.now(UTC)

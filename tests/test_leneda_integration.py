@@ -57,6 +57,7 @@ from .remote_helpers import (
     serving,
     start,
     statistics_rows,
+    sync_now,
 )
 
 pytestmark = [
@@ -297,12 +298,7 @@ async def test_consent_withdrawn_stops_the_import_and_p1_keeps_updating(
         await house.send(hass, entry)
         before = state_of(hass, IMPORT_TOTAL)
         house.leneda.revoke()
-        await hass.services.async_call(
-            DOMAIN,
-            "sync_remote_history",
-            {"config_entry_id": entry.entry_id},
-            blocking=True,
-        )
+        await sync_now(hass, entry.entry_id)
         await runs.wait(2)
         assert runtime.remote_state is RemoteState.CONSENT_ENDED
         assert state_of(hass, REMOTE_PATH) == "consent_ended"

@@ -40,6 +40,7 @@ from .remote_helpers import (
     serving,
     start,
     statistics_rows,
+    sync_now,
 )
 
 pytestmark = [
@@ -169,12 +170,7 @@ async def test_an_ended_mandate_stops_the_import_and_p1_keeps_updating(
         await house.send(hass, entry)
         before = state_of(hass, IMPORT_TOTAL)
         house.hub.revoke()
-        await hass.services.async_call(
-            DOMAIN,
-            "sync_remote_history",
-            {"config_entry_id": entry.entry_id},
-            blocking=True,
-        )
+        await sync_now(hass, entry.entry_id)
         await runs.wait(2)
         assert runtime.remote_state is RemoteState.CONSENT_ENDED
         issue = ir.async_get(hass).async_get_issue(
@@ -198,12 +194,7 @@ async def test_a_pending_feed_awaits_data(
         runtime = await start(hass, entry)
         await runs.wait(1)
         assert runtime.remote_state is RemoteState.AWAITING_DATA
-        await hass.services.async_call(
-            DOMAIN,
-            "sync_remote_history",
-            {"config_entry_id": entry.entry_id},
-            blocking=True,
-        )
+        await sync_now(hass, entry.entry_id)
         await runs.wait(2)
         assert runtime.remote_state is RemoteState.ACTIVE
         rows = await statistics_rows(

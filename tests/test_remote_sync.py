@@ -50,6 +50,7 @@ from .remote_helpers import (
     issues,
     jump,
     start,
+    sync_now,
 )
 
 pytestmark = [
@@ -130,16 +131,6 @@ async def test_backfill_on_first_link(
         tomorrow = datetime(2025, 1, 10, 7, 30, tzinfo=AMS)
         assert len(runs.delays) == 1
         assert abs(at(runs.delays[0]) - tomorrow) < timedelta(seconds=2)
-
-
-async def sync_now(hass: HomeAssistant, entry_id: str) -> None:
-    """Call the action that syncs the remote history now."""
-    await hass.services.async_call(
-        "slimme_meter",
-        "sync_remote_history",
-        {"config_entry_id": entry_id},
-        blocking=True,
-    )
 
 
 async def no_request_for_a_moment(home: Household, count: int) -> None:
