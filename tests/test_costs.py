@@ -17,7 +17,6 @@ from homeassistant.components.recorder.models import (
 from homeassistant.components.recorder.statistics import (
     async_import_statistics,
     get_metadata,
-    statistics_during_period,
 )
 from homeassistant.core import HomeAssistant
 import pytest
@@ -32,6 +31,8 @@ from custom_components.slimme_meter.costs import (
 )
 from custom_components.slimme_meter.history import MergedHistory, Series
 from custom_components.slimme_meter.tariffs import Schedule, meter_tariff_low
+
+from .remote_helpers import statistic_id_rows
 
 METER = "E0026000030030026"
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, 01:00 in Amsterdam
@@ -63,22 +64,8 @@ async def _costs(
 async def _rows(
     hass: HomeAssistant, series: Series = IMPORT, since: datetime = T0 - 48 * H
 ) -> list[tuple[datetime, float]]:
-    await async_wait_recording_done(hass)
-    sid = cost_statistic_id(METER, series)
-    result: dict[str, list[Any]] = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        since,
-        None,
-        {sid},
-        "hour",
-        None,
-        {"sum"},
-    )
-    return [
-        (datetime.fromtimestamp(row["start"], UTC), round(row["sum"], 6))
-        for row in result.get(sid, [])
-    ]
+    rows = await statistic_id_rows(hass, cost_statistic_id(METER, series), since)
+    return [(start, round(total, 6)) for start, _, total in rows]
 
 
 def _hourly(start: datetime, values: list[int]) -> list[tuple[datetime, int]]:
